@@ -1,0 +1,1 @@
+"""What shows: the Gradio app. Imports point one way: dashboard -> profiling -> engines."""

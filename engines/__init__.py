@@ -1,0 +1,1 @@
+"""What runs: the engine interface, the registry and the adapters."""

@@ -1,0 +1,12 @@
+"""One module per CLI subcommand; each exposes ``register(subparsers)``.
+
+A subcommand's handler takes the parsed args and returns an exit code. Raise
+``engines.errors.InputError`` for bad input: the CLI prints it as one line and
+exits 2.
+"""
+
+#: Subcommand modules in help order. Add a module here to add a subcommand.
+COMMAND_MODULES: tuple[str, ...] = (
+    "profiling.commands.engines_cmd",
+    "profiling.commands.bench",
+)

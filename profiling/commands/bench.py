@@ -1,0 +1,76 @@
+"""``bench``: repeated measured synthesis, stage table, runs stored."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from profiling.commands.common import (
+    add_engine_args,
+    add_store_args,
+    open_store,
+    settings_from_args,
+    text_from_args,
+    voice_from_args,
+)
+from profiling.records import RunMode, RunRecord, RunStatus
+from profiling.report import summary_table
+from profiling.runner import BenchRequest, EnginePool, run_bench, validate_request
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="measure synthesis: stage table, RTF, TTFA")
+    add_engine_args(parser)
+    add_store_args(parser)
+    parser.add_argument("--repeats", type=int, default=5, help="measured runs (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up runs, stored but flagged")
+    parser.add_argument(
+        "--mode", choices=[m.value for m in RunMode], default=RunMode.BATCH.value,
+        help="batch: whole text at once; stream: engine streaming (TTFA = first chunk)",
+    )
+    parser.add_argument("--label", default="", help="free text stored with the runs")
+    parser.add_argument("--save-audio", action="store_true", help="keep the last run's WAV")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    request = BenchRequest(
+        settings=settings_from_args(args),
+        text=text_from_args(args),
+        voice=voice_from_args(args),
+        mode=RunMode(args.mode),
+        repeats=args.repeats,
+        warmup=args.warmup,
+        max_chars=args.max_chars,
+        save_audio=args.save_audio,
+        label=args.label,
+    )
+    validate_request(request)  # before the progress bar, so bad input prints one line
+    store = open_store(args)
+    total = request.warmup + request.repeats
+    with tqdm(total=total, desc=f"{args.engine} {args.mode}", unit="run", file=sys.stderr,
+              disable=args.no_progress, leave=False) as bar:
+        def progress(done: int, _total: int, record: RunRecord) -> None:
+            bar.set_postfix_str(f"rtf={record.rtf:.3f}" + (" (warm-up)" if record.warmup else ""))
+            bar.update(1)
+
+        result = run_bench(request, EnginePool(), store, progress)
+    failed = [r for r in result.records if r.status is RunStatus.ERROR]
+    if failed:
+        print(f"error: synthesis failed: {failed[0].error}", file=sys.stderr)
+        return 1
+    first = result.records[0]
+    weights = "RANDOM WEIGHTS (audio is noise)" if first.random_weights else "trained weights"
+    load = f"{result.load_s:.2f} s" if result.load_s is not None else "reused"
+    print(
+        f"{args.engine} on {first.settings.device} {first.settings.precision}, {args.mode} mode, "
+        f"{weights}; {len(first.text)} chars; model load {load}"
+    )
+    print(summary_table(result.stage_summary, result.metric_summary))
+    rtf, ttfa = result.metric("rtf"), result.metric("ttfa_s")
+    print(f"RTF median {rtf.median:.3f} (p95 {rtf.p95:.3f}); TTFA median {ttfa.median * 1000:.1f} ms")
+    print(f"stored {len(result.records)} runs (batch {result.batch_id}) in {store.db_path}")
+    return 0

@@ -1,0 +1,97 @@
+"""Arguments shared by the subcommands that run an engine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from engines.base import DEFAULT_MAX_TEXT_CHARS, SynthesisSettings, Voice
+from engines.errors import InputError
+from engines.registry import DEFAULT_ENGINE
+from profiling.store import ResultsStore
+
+DEFAULT_TEXT = (
+    "The quick brown fox jumps over the lazy dog. "
+    "Measuring speech synthesis tells us where the time goes."
+)
+MAX_CHARS_ENV = "TTSPERF_MAX_CHARS"
+
+
+def default_max_chars() -> int:
+    raw = os.environ.get(MAX_CHARS_ENV)
+    return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_TEXT_CHARS
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine name (see `engines`)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="fp32", help="fp32, fp16, bf16 or int8")
+    parser.add_argument(
+        "--knob", action="append", default=[], metavar="NAME=VALUE",
+        help="engine knob (repeatable); `engines --knobs` lists them",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    text = parser.add_mutually_exclusive_group()
+    text.add_argument("--text", help="text to synthesize")
+    text.add_argument("--text-file", type=Path, help="read the text from this UTF-8 file")
+    parser.add_argument(
+        "--max-chars", type=int, default=default_max_chars(),
+        help=f"refuse longer text (default {DEFAULT_MAX_TEXT_CHARS}, or ${MAX_CHARS_ENV})",
+    )
+    parser.add_argument("--reference-audio", type=Path, help="reference WAV (cloning engines)")
+    parser.add_argument("--reference-text", help="transcript of the reference audio")
+    parser.add_argument("--speaker", help="named speaker (multi-speaker engines)")
+
+
+def add_store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="results store directory (default $TTSPERF_DATA_DIR or ~/.ttsperf)",
+    )
+
+
+def open_store(args: argparse.Namespace) -> ResultsStore:
+    try:
+        return ResultsStore(args.data_dir)
+    except OSError as error:
+        raise InputError(f"cannot open the results store in {args.data_dir}: {error}") from None
+
+
+def parse_knobs(pairs: list[str]) -> dict[str, str]:
+    knobs = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InputError(f"--knob expects NAME=VALUE, got {pair!r}")
+        knobs[name.strip()] = value.strip()
+    return knobs
+
+
+def settings_from_args(args: argparse.Namespace) -> SynthesisSettings:
+    return SynthesisSettings(
+        engine=args.engine,
+        device=args.device,
+        precision=args.precision,
+        knobs=parse_knobs(args.knob),
+        seed=args.seed,
+    )
+
+
+def text_from_args(args: argparse.Namespace) -> str:
+    if args.text_file is not None:
+        try:
+            return args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"cannot read --text-file {args.text_file}: {error}") from None
+    return args.text if args.text is not None else DEFAULT_TEXT
+
+
+def voice_from_args(args: argparse.Namespace) -> Voice:
+    if args.reference_audio is not None and not args.reference_audio.is_file():
+        raise InputError(f"reference audio not found: {args.reference_audio}")
+    return Voice(
+        speaker=args.speaker,
+        reference_audio=args.reference_audio,
+        reference_text=args.reference_text,
+    )

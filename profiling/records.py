@@ -1,0 +1,112 @@
+"""The run record: everything one measured synthesis produced, as typed data."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from engines.base import SynthesisSettings, Voice
+from profiling.environment import EnvironmentInfo
+from profiling.timer import StageTiming
+
+Annotation = str | float | int | bool
+
+
+class RunMode(str, Enum):
+    BATCH = "batch"  # whole text in one call: first audio = all audio
+    STREAM = "stream"  # engine.stream(): first audio = first chunk
+
+
+class RunStatus(str, Enum):
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ChunkTiming:
+    """One streamed chunk: when it was ready (since the request) and how long it plays."""
+
+    index: int
+    text: str
+    ready_s: float
+    audio_s: float
+
+
+@dataclass
+class RunRecord:
+    engine: str
+    settings: SynthesisSettings
+    mode: RunMode
+    text: str
+    environment: EnvironmentInfo
+    batch_id: str
+    repeat_index: int = 0
+    warmup: bool = False
+    voice: Voice = field(default_factory=Voice)
+    status: RunStatus = RunStatus.OK
+    error: str = ""
+    load_s: float | None = None  # None when an already loaded model was reused
+    synth_s: float = 0.0
+    audio_s: float = 0.0
+    ttfa_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    sample_rate: int = 0
+    random_weights: bool = False
+    stages: list[StageTiming] = field(default_factory=list)
+    chunks: list[ChunkTiming] = field(default_factory=list)
+    series: dict[str, list[float]] = field(default_factory=dict)
+    annotations: dict[str, Annotation] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+    audio_path: str = ""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    )
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing time / audio duration (< 1 is faster than real time)."""
+        return self.synth_s / self.audio_s if self.audio_s > 0 else float("nan")
+
+    @property
+    def text_chars(self) -> int:
+        return len(self.text)
+
+    def stage(self, name: str) -> StageTiming | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        data["status"] = self.status.value
+        data["settings"]["knobs"] = dict(self.settings.knobs)
+        voice = data["voice"]
+        if voice["reference_audio"] is not None:
+            voice["reference_audio"] = str(voice["reference_audio"])
+        data["rtf"] = self.rtf
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        from pathlib import Path
+
+        data = dict(data)
+        data.pop("rtf", None)
+        settings = data.pop("settings")
+        voice = dict(data.pop("voice"))
+        if voice.get("reference_audio"):
+            voice["reference_audio"] = Path(voice["reference_audio"])
+        return cls(
+            settings=SynthesisSettings(**settings),
+            voice=Voice(**voice),
+            mode=RunMode(data.pop("mode")),
+            status=RunStatus(data.pop("status")),
+            environment=EnvironmentInfo(**data.pop("environment")),
+            stages=[StageTiming(**s) for s in data.pop("stages")],
+            chunks=[ChunkTiming(**c) for c in data.pop("chunks")],
+            **data,
+        )

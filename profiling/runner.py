@@ -1,0 +1,217 @@
+"""Measured synthesis: load once, warm up, repeat, record every run.
+
+Model load time is measured apart from synthesis and kept on the records;
+warm-up runs are recorded too, flagged, and left out of summaries.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, Engine, SynthesisSettings, Voice
+from engines.errors import InputError
+from engines.registry import create_engine, engine_class
+from engines.validation import resolve_settings, validate_text
+from profiling.environment import capture_environment
+from profiling.memory import PeakRssSampler
+from profiling.records import ChunkTiming, RunMode, RunRecord, RunStatus
+from profiling.stats import Summary, summarize_metrics, summarize_stages
+from profiling.store import ResultsStore
+from profiling.timer import StageTimer
+
+#: Called after each run with (runs done, runs total, the record just made).
+ProgressCallback = Callable[[int, int, RunRecord], None]
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    settings: SynthesisSettings
+    text: str
+    voice: Voice = field(default_factory=Voice)
+    mode: RunMode = RunMode.BATCH
+    repeats: int = 5
+    warmup: int = 1
+    max_chars: int = DEFAULT_MAX_TEXT_CHARS
+    save_audio: bool = False
+    label: str = ""
+
+
+@dataclass
+class BenchResult:
+    batch_id: str
+    records: list[RunRecord]
+    audio: Audio | None
+    load_s: float | None
+
+    @property
+    def stage_summary(self) -> list[Summary]:
+        return summarize_stages(self.records)
+
+    @property
+    def metric_summary(self) -> list[Summary]:
+        return summarize_metrics(self.records)
+
+    def metric(self, name: str) -> Summary:
+        return next(s for s in self.metric_summary if s.name == name)
+
+
+def validate_request(request: BenchRequest) -> tuple[str, SynthesisSettings]:
+    """Check everything the user typed before any model is touched.
+
+    Returns the stripped text and the settings with every knob default filled in.
+    """
+    if request.repeats < 1:
+        raise InputError(f"repeats must be at least 1, got {request.repeats}")
+    if request.warmup < 0:
+        raise InputError(f"warmup must be 0 or more, got {request.warmup}")
+    text = validate_text(request.text, request.max_chars)
+    cls = engine_class(request.settings.engine)
+    if request.mode is RunMode.STREAM and not cls.capabilities.streaming:
+        raise InputError(f"engine '{cls.name}' does not stream")
+    if request.voice.reference_audio is not None and not cls.capabilities.voice_cloning:
+        raise InputError(f"engine '{cls.name}' does not clone voices: remove the reference audio")
+    settings = resolve_settings(cls.capabilities, request.settings, cls.machine_devices())
+    return text, settings
+
+
+class EnginePool:
+    """Loaded engines keyed by what a load depends on, so repeated requests skip the load."""
+
+    def __init__(self) -> None:
+        self._engines: dict[tuple[object, ...], Engine] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, settings: SynthesisSettings) -> tuple[Engine, float | None]:
+        """The engine for ``settings`` and its load time (None if it was already loaded)."""
+        cls = engine_class(settings.engine)
+        key = settings.load_key(cls.capabilities)
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is not None:
+                return engine, None
+            engine = create_engine(settings.engine)
+            start = time.perf_counter()
+            engine.load(settings, StageTimer(sync=_cuda_sync(settings)))
+            load_s = time.perf_counter() - start
+            # One model per engine at a time: full-size torch models do not fit twice.
+            for old_key in [k for k in self._engines if k[0] == settings.engine]:
+                self._engines.pop(old_key).unload()
+            self._engines[key] = engine
+            return engine, load_s
+
+    def clear(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.unload()
+            self._engines.clear()
+
+
+def _cuda_sync(settings: SynthesisSettings) -> Callable[[], None] | None:
+    """torch.cuda.synchronize for torch engines on CUDA; None otherwise (no torch import)."""
+    if settings.device_kind != "cuda" or "torch" not in sys.modules:
+        return None
+    import torch
+
+    return torch.cuda.synchronize if torch.cuda.is_available() else None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def measure_run(
+    engine: Engine,
+    text: str,
+    voice: Voice,
+    settings: SynthesisSettings,
+    mode: RunMode,
+    batch_id: str,
+) -> tuple[RunRecord, Audio | None]:
+    """One synthesis under the stage timer and RSS sampler. Engine errors become an ERROR record."""
+    record = RunRecord(
+        engine=settings.engine, settings=settings, mode=mode, text=text, voice=voice,
+        environment=capture_environment(), batch_id=batch_id,
+    )
+    timer = StageTimer(sync=_cuda_sync(settings))
+    seed_everything(settings.seed)
+    audio: Audio | None = None
+    with PeakRssSampler() as rss:
+        start = time.perf_counter()
+        try:
+            if mode is RunMode.STREAM:
+                parts = []
+                for chunk in engine.stream(text, voice, settings, timer):
+                    ready = time.perf_counter() - start
+                    parts.append(chunk.audio)
+                    record.chunks.append(
+                        ChunkTiming(chunk.index, chunk.text, ready, chunk.audio.duration_s)
+                    )
+                audio = Audio.concatenate(parts)
+                record.ttfa_s = record.chunks[0].ready_s
+            else:
+                audio = engine.synthesize(text, voice, settings, timer)
+            record.synth_s = time.perf_counter() - start
+            if mode is RunMode.BATCH:
+                record.ttfa_s = record.synth_s
+        except InputError as error:
+            record.status, record.error = RunStatus.ERROR, str(error)
+        except Exception as error:  # an engine crash is data about the setting, not a lost run
+            record.status, record.error = RunStatus.ERROR, f"{type(error).__name__}: {error}"
+    record.peak_rss_mb = rss.peak_mb
+    record.stages = timer.timings()
+    record.series = timer.series
+    record.annotations = timer.annotations
+    record.random_weights = engine.random_weights
+    record.model = engine.describe_model()
+    if audio is not None:
+        record.audio_s = audio.duration_s
+        record.sample_rate = audio.sample_rate
+    return record, audio
+
+
+def run_bench(
+    request: BenchRequest,
+    pool: EnginePool,
+    store: ResultsStore | None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> BenchResult:
+    """Validate, load (or reuse), then warm-up + repeats; each run stored as it finishes."""
+    text, settings = validate_request(request)
+    engine, load_s = pool.acquire(settings)
+    batch_id = uuid.uuid4().hex
+    total = request.warmup + request.repeats
+    records: list[RunRecord] = []
+    last_audio: Audio | None = None
+    for index in range(total):
+        if cancel is not None and cancel.is_set():
+            break
+        record, audio = measure_run(engine, text, request.voice, settings, request.mode, batch_id)
+        record.warmup = index < request.warmup
+        record.repeat_index = index - request.warmup
+        record.label = request.label
+        record.load_s = load_s if index == 0 else None
+        record.annotations.setdefault("model_reused", load_s is None)
+        if store is not None:
+            keep_audio = request.save_audio and audio is not None and index == total - 1
+            store.save_run(record, audio if keep_audio else None)
+        records.append(record)
+        last_audio = audio if audio is not None else last_audio
+        if progress is not None:
+            progress(index + 1, total, record)
+        if record.status is RunStatus.ERROR:
+            break  # the same settings will fail again; stop, keep what was stored
+    return BenchResult(batch_id=batch_id, records=records, audio=last_audio, load_s=load_s)
