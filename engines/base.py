@@ -14,14 +14,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import numpy as np
 
 from engines.errors import InputError
 from engines.hooks import NULL_HOOK, StageHook
 
-KnobValue = Union[int, float, bool, str]
+KnobValue = int | float | bool | str
 
 #: Every precision name the lab knows. Engines declare the subset they run.
 KNOWN_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from engines.base import Capabilities, Engine
 from engines.errors import EngineUnavailable, InputError
@@ -113,7 +113,7 @@ def available_engines() -> list[str]:
     return [status.name for status in list_engines() if status.available]
 
 
-@lru_cache(maxsize=None)
+@cache
 def engine_class(name: str) -> type[Engine]:
     """The adapter class for ``name``; raises EngineUnavailable with the install hint."""
     entry = get_entry(name)

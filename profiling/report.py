@@ -18,7 +18,7 @@ def format_table(
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
             cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells, widths))
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     separator = "  ".join("-" * w for w in widths)

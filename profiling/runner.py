@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, Engine, SynthesisSettings, Voice
+from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import create_engine, engine_class
 from engines.validation import resolve_settings, validate_text
 from profiling.environment import capture_environment
 from profiling.memory import PeakRssSampler
+from profiling.playback import PlaybackSettings
 from profiling.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.stats import Summary, summarize_metrics, summarize_stages
 from profiling.store import ResultsStore
@@ -42,6 +44,10 @@ class BenchRequest:
     max_chars: int = DEFAULT_MAX_TEXT_CHARS
     save_audio: bool = False
     label: str = ""
+    #: STREAM mode only: None = the engine's own streaming; set = the lab chunker (issue 5).
+    chunking: ChunkingSettings | None = None
+    #: STREAM mode only: the simulated player (issue 5).
+    playback: PlaybackSettings = field(default_factory=PlaybackSettings)
 
 
 @dataclass
