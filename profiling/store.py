@@ -127,7 +127,7 @@ class ResultsStore:
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".wav.tmp")
         os.close(fd)
         try:
-            soundfile.write(tmp, audio.to_int16(), audio.sample_rate, subtype="PCM_16")
+            soundfile.write(tmp, audio.to_int16(), audio.sample_rate, subtype="PCM_16", format="WAV")
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

@@ -1,0 +1,84 @@
+"""The text the Synthesize tab shows: status lines, the weights banner, the run summary.
+
+Errors are always one line (no stack trace reaches the page).
+"""
+
+from __future__ import annotations
+
+from engines.errors import InputError
+from profiling.records import RunRecord, RunStatus
+from profiling.runner import BenchResult
+from profiling.stats import Summary
+
+RANDOM_WEIGHTS_TEXT = "RANDOM WEIGHTS — AUDIO IS NOISE"
+_MAX_MESSAGE_CHARS = 400
+
+
+def one_line(error: BaseException) -> str:
+    """The error as one short line: InputError's own text, else the type and first line."""
+    text = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= _MAX_MESSAGE_CHARS else line[: _MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def error_status(message: str) -> str:
+    return f"❌ **Error:** {message}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def load_text(load_s: float | None) -> str:
+    return "reused (already loaded)" if load_s is None else seconds(load_s)
+
+
+def run_status(result: BenchResult) -> str:
+    """One line: what ran and what was stored, or why synthesis failed."""
+    records = result.records
+    stored = f"{len(records)} run{'s' if len(records) != 1 else ''} stored"
+    failed = next((r for r in records if r.status is RunStatus.ERROR), None)
+    if failed is not None:
+        return f"❌ **Synthesis failed:** {failed.error} ({stored}, batch {result.batch_id[:8]})"
+    first = records[0]
+    warmups = sum(r.warmup for r in records)
+    return (
+        f"✅ {first.engine} on {first.settings.device} {first.settings.precision}, {first.mode.value} mode: "
+        f"{len(records) - warmups} measured + {warmups} warm-up, {stored} (batch {result.batch_id[:8]})"
+    )
+
+
+def weights_banner(records: list[RunRecord]) -> str:
+    """A loud banner when the model had random weights; empty otherwise."""
+    if any(r.random_weights for r in records):
+        return f'<div class="ttsperf-random-weights">⚠ {RANDOM_WEIGHTS_TEXT}</div>'
+    return ""
+
+
+def _metric(metrics: list[Summary], name: str) -> Summary | None:
+    return next((m for m in metrics if m.name == name), None)
+
+
+def summary_markdown(result: BenchResult) -> str:
+    """Headline numbers as a small Markdown table: RTF, TTFA, durations, memory, model load."""
+    metrics = result.metric_summary
+    rows = [f"| model load | {load_text(result.load_s)} | |"]
+    for name, title in (("rtf", "RTF"), ("ttfa_s", "TTFA"), ("synth_s", "synthesis time"),
+                        ("audio_s", "audio duration"), ("peak_rss_mb", "peak RSS")):
+        summary = _metric(metrics, name)
+        if summary is None:
+            continue
+        if name == "rtf":
+            cells = (f"{summary.median:.3f}", f"{summary.p95:.3f}")
+        elif name == "peak_rss_mb":
+            cells = (f"{summary.median:.0f} MiB", f"{summary.p95:.0f} MiB")
+        else:
+            cells = (seconds(summary.median), seconds(summary.p95))
+        rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
+    chunks = next((r.chunks for r in reversed(result.records) if r.chunks), None)
+    if chunks:
+        rows.append(f"| stream chunks | {len(chunks)} | |")
+    return "\n".join(["| | median | p95 |", "|---|---:|---:|", *rows])

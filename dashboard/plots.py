@@ -1,0 +1,92 @@
+"""Plotly figures for one batch of runs: stage breakdown, RTF and TTFA."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from profiling.records import RunRecord
+from profiling.stats import Summary, measured
+
+_MEDIAN_COLOR = "#2563eb"
+_P95_COLOR = "#f59e0b"
+_RUN_COLOR = "#111827"
+_LAYOUT = dict(template="plotly_white", height=340, margin=dict(l=10, r=10, t=50, b=40))
+
+
+def _stage_label(name: str) -> str:
+    """Nested stages ("a/b") shown indented under their parent, by their last part."""
+    depth = name.count("/")
+    return "\u2003" * depth + name.rsplit("/", 1)[-1]
+
+
+def stage_breakdown_figure(stages: Sequence[Summary], synth: Summary | None) -> go.Figure:
+    """Median and p95 inclusive time per stage, in pipeline order, plus untimed time.
+
+    "untimed" is the median synthesis time minus the top-level stages: work the
+    engine did outside any stage (or harness overhead). It is what a stage table hides.
+    """
+    labels = [_stage_label(s.name) for s in stages]
+    medians = [s.median * 1000 for s in stages]
+    p95s = [s.p95 * 1000 for s in stages]
+    if synth is not None:
+        top_level = sum(s.median for s in stages if "/" not in s.name)
+        untimed = synth.median - top_level
+        if untimed > 0:
+            labels.append("untimed")
+            medians.append(untimed * 1000)
+            p95s.append(float("nan"))  # a difference of medians has no meaningful p95
+    n = stages[0].n if stages else 0
+    figure = go.Figure(
+        [
+            go.Bar(y=labels, x=medians, orientation="h", name="median", marker_color=_MEDIAN_COLOR,
+                   hovertemplate="%{y}: %{x:.2f} ms<extra>median</extra>"),
+            go.Bar(y=labels, x=p95s, orientation="h", name="p95", marker_color=_P95_COLOR,
+                   hovertemplate="%{y}: %{x:.2f} ms<extra>p95</extra>"),
+        ]
+    )
+    figure.update_layout(
+        title=f"Stage breakdown (inclusive time, {n} measured run{'s' if n != 1 else ''})",
+        barmode="group", xaxis_title="ms", yaxis=dict(autorange="reversed"),
+        legend=dict(orientation="h", y=-0.2), **_LAYOUT,
+    )
+    return figure
+
+
+def metric_figure(
+    title: str,
+    summary: Summary | None,
+    values: Sequence[float],
+    unit: str,
+    scale: float = 1.0,
+    reference: tuple[float, str] | None = None,
+) -> go.Figure:
+    """Median and p95 as bars, every measured run as a dot, and an optional reference line."""
+    figure = go.Figure()
+    if summary is not None:
+        figure.add_bar(x=["median", "p95"], y=[summary.median * scale, summary.p95 * scale],
+                       marker_color=[_MEDIAN_COLOR, _P95_COLOR], name=title,
+                       text=[f"{summary.median * scale:.3g}", f"{summary.p95 * scale:.3g}"],
+                       textposition="outside", showlegend=False)
+    if values:
+        figure.add_scatter(x=["median"] * len(values), y=[v * scale for v in values], mode="markers",
+                           marker=dict(color=_RUN_COLOR, size=7, opacity=0.6), name="runs",
+                           showlegend=False, hovertemplate="run: %{y:.3g}<extra></extra>")
+    if reference is not None:
+        value, label = reference
+        figure.add_hline(y=value * scale, line_dash="dash", line_color="#dc2626",
+                         annotation_text=label, annotation_position="top left")
+    figure.update_layout(title=title, yaxis_title=unit, **_LAYOUT)
+    return figure
+
+
+def rtf_figure(records: Sequence[RunRecord], summary: Summary | None) -> go.Figure:
+    values = [r.rtf for r in measured(records)]
+    return metric_figure("RTF (lower is faster)", summary, values, "x real time",
+                         reference=(1.0, "real time"))
+
+
+def ttfa_figure(records: Sequence[RunRecord], summary: Summary | None) -> go.Figure:
+    values = [r.ttfa_s for r in measured(records)]
+    return metric_figure("Time to first audio", summary, values, "ms", scale=1000.0)

@@ -1,0 +1,24 @@
+"""Tables for the Synthesize tab (pandas, shown by gr.Dataframe)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from profiling.stats import Summary
+
+STAGE_COLUMNS: tuple[str, ...] = ("stage", "n", "median_ms", "p95_ms", "min_ms", "max_ms")
+
+
+def stage_table(stages: Sequence[Summary]) -> pd.DataFrame:
+    """One row per stage (full "a/b" path), times in milliseconds."""
+    rows = [
+        (s.name, s.n, *(round(v * 1000, 3) for v in (s.median, s.p95, s.minimum, s.maximum)))
+        for s in stages
+    ]
+    return pd.DataFrame(rows, columns=list(STAGE_COLUMNS))
+
+
+def empty_stage_table() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(STAGE_COLUMNS))

@@ -1,0 +1,1 @@
+"""Coqui XTTS v2 adapter. Kept empty of imports: the registry reads capabilities cheaply."""

@@ -1,0 +1,168 @@
+"""Build XTTS offline: random weights from the config classes, or a local checkpoint.
+
+Random architectures come from ``XttsArgs`` alone, so anything built here can
+be saved in the released layout (``config.json``, ``model.pth``,
+``vocab.json``) and loaded back through coqui's own ``Xtts.load_checkpoint``.
+Nothing here reaches the model hub.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engines.errors import LoadError
+from engines.xtts.tokenizer import RELEASED_VOCAB_SIZE, build_vocab
+
+if TYPE_CHECKING:
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.models.xtts import Xtts
+
+REQUIRED_FILES: tuple[str, ...] = ("config.json", "model.pth", "vocab.json")
+OPTIONAL_FILES: tuple[str, ...] = ("speakers_xtts.pth",)
+
+#: Inference settings of the released v2 config.json (XttsConfig's own defaults differ).
+RELEASED_INFERENCE = {
+    "temperature": 0.75,
+    "length_penalty": 1.0,
+    "repetition_penalty": 5.0,
+    "top_k": 50,
+    "top_p": 0.85,
+    "gpt_cond_len": 30,
+    "gpt_cond_chunk_len": 4,
+    "max_ref_len": 30,
+    "sound_norm_refs": False,
+}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The XttsArgs fields that differ between the full v2 architecture and the tiny one."""
+
+    name: str
+    gpt_layers: int
+    gpt_n_model_channels: int
+    gpt_n_heads: int
+    vocab_size: int  # pad the stand-in vocab to this many tokens (0 = no padding)
+
+    def model_args(self) -> dict[str, Any]:
+        return {
+            "gpt_layers": self.gpt_layers,
+            "gpt_n_model_channels": self.gpt_n_model_channels,
+            "gpt_n_heads": self.gpt_n_heads,
+            # The GPT latents feed HiFi-GAN directly: its input width is the GPT width.
+            "decoder_input_dim": self.gpt_n_model_channels,
+            # v2 values (XttsArgs defaults are v1's 8194-token codebook).
+            "gpt_num_audio_tokens": 1026,
+            "gpt_start_audio_token": 1024,
+            "gpt_stop_audio_token": 1025,
+            "gpt_use_perceiver_resampler": True,
+            "gpt_max_audio_tokens": 605,
+            "gpt_max_text_tokens": 402,
+            "gpt_max_prompt_tokens": 70,
+        }
+
+
+FULL = Architecture("full", gpt_layers=30, gpt_n_model_channels=1024, gpt_n_heads=16, vocab_size=RELEASED_VOCAB_SIZE)
+# HiFi-GAN and the speaker encoder keep their released shapes (XttsArgs cannot change them),
+# so a tiny model still loads through the real loader; only the GPT shrinks.
+TINY = Architecture("tiny", gpt_layers=2, gpt_n_model_channels=128, gpt_n_heads=2, vocab_size=0)
+ARCHITECTURES = {"full": FULL, "tiny": TINY}
+
+
+def make_config(arch: Architecture) -> XttsConfig:
+    from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
+
+    config = XttsConfig(model_args=XttsArgs(**arch.model_args()))
+    for key, value in RELEASED_INFERENCE.items():
+        setattr(config, key, value)
+    return config
+
+
+def build_random(arch: Architecture, seed: int, work_dir: Path | None = None) -> tuple[Xtts, XttsConfig]:
+    """An eval-mode Xtts with seeded random weights and a stand-in vocab written to ``work_dir``."""
+    import torch
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ttsperf-xtts-"))
+    vocab = build_vocab(work_dir / "vocab.json", pad_to=arch.vocab_size)
+    config = make_config(arch)
+    config.model_args.tokenizer_file = str(vocab)
+    torch.manual_seed(seed)
+    model = Xtts(config)
+    # The GPT only exists once a tokenizer is set and init_models() runs again.
+    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(vocab))
+    model.init_models()
+    model.eval()
+    return model, config
+
+
+def check_checkpoint_dir(directory: Path) -> None:
+    """Raise LoadError naming every missing file of the released layout."""
+    if not directory.is_dir():
+        raise LoadError(f"XTTS checkpoint directory not found: {directory}")
+    missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
+    if missing:
+        raise LoadError(
+            f"XTTS checkpoint directory {directory} lacks {', '.join(missing)} "
+            f"(expected {', '.join(REQUIRED_FILES)}; optional {', '.join(OPTIONAL_FILES)})"
+        )
+
+
+def load_checkpoint(directory: Path, use_deepspeed: bool = False) -> tuple[Xtts, XttsConfig]:
+    """Load a released-layout directory through coqui's own loader (never the hub)."""
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.models.xtts import Xtts
+
+    check_checkpoint_dir(directory)
+    config = XttsConfig()
+    try:
+        config.load_json(str(directory / "config.json"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise LoadError(f"cannot read {directory / 'config.json'}: {error}") from None
+    model = Xtts(config)
+    try:
+        model.load_checkpoint(config, checkpoint_dir=str(directory), eval=True, use_deepspeed=use_deepspeed)
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        raise LoadError(f"cannot load XTTS checkpoint from {directory}: {error}") from None
+    return model, config
+
+
+def save_checkpoint(model: Xtts, config: XttsConfig, directory: Path) -> Path:
+    """Write ``model`` in the released layout: config.json, model.pth ({"model": state}), vocab.json."""
+    import torch
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_src = Path(config.model_args.tokenizer_file)
+    (directory / "vocab.json").write_bytes(vocab_src.read_bytes())
+    saved = make_config_copy(config)
+    saved.model_args.tokenizer_file = ""  # the loader finds vocab.json beside model.pth
+    (directory / "config.json").write_text(json.dumps(saved.to_dict(), indent=2), encoding="utf-8")
+    # The released file has no gpt_inference.* keys: those are built by init_gpt_for_inference().
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("gpt.gpt_inference.")}
+    torch.save({"model": state}, directory / "model.pth")
+    return directory
+
+
+def make_config_copy(config: XttsConfig) -> XttsConfig:
+    from TTS.tts.configs.xtts_config import XttsConfig
+
+    copy = XttsConfig()
+    copy.from_dict(config.to_dict())
+    return copy
+
+
+def parameter_counts(model: Xtts) -> dict[str, int]:
+    def count(module: Any) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    return {
+        "total": count(model),
+        "gpt": count(model.gpt),
+        "hifigan": count(model.hifigan_decoder.waveform_decoder),
+        "speaker_encoder": count(model.hifigan_decoder.speaker_encoder),
+    }

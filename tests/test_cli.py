@@ -1,0 +1,74 @@
+"""`python -m profiling`: real subprocesses, real store; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiling.store import ResultsStore
+from tests.conftest import REPO_ROOT
+
+
+def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "profiling", *args, "--data-dir", str(data_dir)] if args[0] != "engines"
+        else [sys.executable, "-m", "profiling", *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_bench_prints_stage_table_and_stores_runs(tmp_path: Path) -> None:
+    result = cli("bench", "--engine", "piper", "--text", "Hello from the command line.", "--repeats", "2",
+                 "--warmup", "1", "--knob", "deterministic=true", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for expected in ("model_inference", "phonemization", "rtf", "ttfa_s", "RTF median", "TTFA median"):
+        assert expected in result.stdout
+    assert "trained weights" in result.stdout
+    store = ResultsStore(tmp_path)
+    frame = store.runs_dataframe()
+    assert len(frame) == 3 and frame["warmup"].sum() == 1
+
+
+def test_bench_reads_text_file(tmp_path: Path) -> None:
+    text_file = tmp_path / "text.txt"
+    text_file.write_text("One sentence. Two sentences!", encoding="utf-8")
+    result = cli("bench", "--text-file", str(text_file), "--repeats", "1", "--warmup", "0", "--no-progress",
+                 data_dir=tmp_path / "store")
+    assert result.returncode == 0, result.stderr
+    assert ResultsStore(tmp_path / "store").load_run(ResultsStore(tmp_path / "store").runs_dataframe()
+                                                     ["run_id"][0]).text == "One sentence. Two sentences!"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--text", ""), "text is empty"),
+        (("--text", "x" * 30, "--max-chars", "20"), "over the limit of 20"),
+        (("--engine", "nope"), "unknown engine 'nope'"),
+        (("--knob", "length_scale=9"), "above its maximum"),
+        (("--knob", "length_scale"), "NAME=VALUE"),
+        (("--precision", "fp16"), "precision 'fp16' is not supported"),
+        (("--device", "cuda"), "not present on this machine"),
+        (("--text-file", "/no/such/file.txt"), "cannot read --text-file"),
+        (("--repeats", "0"), "repeats must be at least 1"),
+        (("--bogus",), "unrecognized arguments"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_keeps_the_store(tmp_path: Path, args: tuple, message: str) -> None:
+    ok = cli("bench", "--repeats", "1", "--warmup", "0", "--no-progress", data_dir=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    result = cli("bench", "--no-progress", *args, data_dir=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert ResultsStore(tmp_path).count_runs() == 1
+
+
+def test_engines_lists_availability_and_knobs(tmp_path: Path) -> None:
+    result = cli("engines", "--knobs", data_dir=tmp_path)
+    assert result.returncode == 0
+    assert "piper" in result.stdout and "intra_op_threads" in result.stdout and "deterministic" in result.stdout

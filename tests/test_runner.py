@@ -1,0 +1,88 @@
+"""Measured runs through the runner on real Piper: records, warm-up, load reuse, store."""
+
+from __future__ import annotations
+
+import pytest
+
+from engines.base import SynthesisSettings
+from engines.errors import InputError
+from profiling.records import RunMode, RunStatus
+from profiling.runner import BenchRequest, EnginePool, run_bench
+from profiling.store import ResultsStore
+
+TEXT = "Measuring speech synthesis. It tells us where the time goes."
+
+
+def request(**overrides: object) -> BenchRequest:
+    fields: dict = dict(
+        settings=SynthesisSettings("piper", knobs={"deterministic": True}), text=TEXT, repeats=3, warmup=1
+    )
+    fields.update(overrides)
+    return BenchRequest(**fields)
+
+
+@pytest.fixture(scope="module")
+def pool() -> EnginePool:
+    return EnginePool()
+
+
+def test_bench_records_warmup_repeats_and_stores_them(pool: EnginePool, tmp_path) -> None:
+    store = ResultsStore(tmp_path)
+    progress: list[tuple[int, int]] = []
+    result = run_bench(request(save_audio=True), pool, store, lambda d, t, r: progress.append((d, t)))
+    assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [r.warmup for r in result.records] == [True, False, False, False]
+    assert all(r.status is RunStatus.OK for r in result.records)
+    first = result.records[0]
+    assert first.rtf == pytest.approx(first.synth_s / first.audio_s)
+    assert first.ttfa_s == first.synth_s  # batch mode: first audio is all the audio
+    assert first.peak_rss_mb > 50
+    assert first.environment.logical_cores >= 1 and "onnxruntime" in first.environment.packages
+    assert first.settings.knobs["length_scale"] == 1.0  # defaults filled in
+    assert not first.random_weights and first.model["weights"] == "trained"
+    summary = {s.name: s for s in result.stage_summary}
+    assert summary["model_inference"].n == 3  # warm-up left out
+    assert summary["model_inference"].minimum <= summary["model_inference"].median <= summary["model_inference"].p95
+    stored = store.load_batch(result.batch_id)
+    assert [r.run_id for r in stored] == [r.run_id for r in result.records]
+    assert stored[-1].audio_path.endswith(".wav")
+
+
+def test_second_request_reuses_the_loaded_model(pool: EnginePool) -> None:
+    pool.clear()
+    first = run_bench(request(repeats=1, warmup=0), pool, None)
+    again = run_bench(request(repeats=1, warmup=0), pool, None)
+    assert first.load_s is not None and first.load_s > 0
+    assert again.load_s is None  # the cached path skips the load stage entirely
+    assert again.records[0].annotations["model_reused"] is True
+    changed = run_bench(
+        request(repeats=1, warmup=0, settings=SynthesisSettings("piper", knobs={"intra_op_threads": 1})), pool, None
+    )
+    assert changed.load_s is not None  # a load-phase knob changed: reload
+
+
+def test_stream_mode_ttfa_is_first_chunk(pool: EnginePool) -> None:
+    result = run_bench(request(mode=RunMode.STREAM, repeats=1, warmup=0), pool, None)
+    record = result.records[0]
+    assert len(record.chunks) == 2
+    assert record.ttfa_s == record.chunks[0].ready_s < record.chunks[1].ready_s <= record.synth_s
+    assert sum(c.audio_s for c in record.chunks) == pytest.approx(record.audio_s)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"text": ""}, "empty"),
+        ({"text": "x" * 20, "max_chars": 10}, "over the limit"),
+        ({"repeats": 0}, "repeats"),
+        ({"settings": SynthesisSettings("nope")}, "unknown engine"),
+        ({"settings": SynthesisSettings("piper", precision="int8")}, "precision 'int8'"),
+        ({"settings": SynthesisSettings("piper", knobs={"noise_scale": 7})}, "above its maximum"),
+    ],
+)
+def test_bad_requests_store_nothing(pool: EnginePool, tmp_path, overrides: dict, message: str) -> None:
+    store = ResultsStore(tmp_path)
+    run_bench(request(repeats=1, warmup=0), pool, store)
+    with pytest.raises(InputError, match=message):
+        run_bench(request(**overrides), pool, store)
+    assert store.count_runs() == 1
