@@ -8,8 +8,10 @@ into dropdown choices and visible notes, and ``KnobPanel`` turns each engine's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import gradio as gr
 
@@ -36,7 +38,15 @@ class EngineView:
 
 
 def engine_views() -> list[EngineView]:
-    """Every registry engine; one whose adapter fails to import is shown as unavailable."""
+    """Every registry engine; one whose adapter fails to import is shown as unavailable.
+
+    Computed once per process (several tabs ask; machine_devices may import torch).
+    """
+    return list(_engine_views())
+
+
+@cache
+def _engine_views() -> tuple[EngineView, ...]:
     views = []
     for status in list_engines():
         entry = status.entry
@@ -54,7 +64,7 @@ def engine_views() -> list[EngineView]:
             )
         except Exception as error:  # a broken adapter must not take the whole dashboard down
             views.append(EngineView(**base, available=False, reason=f"cannot load adapter: {error}"))
-    return views
+    return tuple(views)
 
 
 def default_engine(views: Sequence[EngineView]) -> str:
@@ -108,8 +118,11 @@ def capability_note(view: EngineView, device: str | None) -> str:
     for device_name in view.machine_devices:
         if device_name.split(":", 1)[0] not in caps.devices:
             lines.append(f"device **{device_name}**: not supported by this engine")
+    by_reason: dict[str, list[str]] = {}
     for precision, reason in caps.unsupported_precisions().items():
-        lines.append(f"precision **{precision}**: {reason}")
+        by_reason.setdefault(reason, []).append(f"**{precision}**")
+    for reason, precisions in by_reason.items():
+        lines.append(f"precision {', '.join(precisions)}: {reason}")
     kind = (device or "cpu").split(":", 1)[0]
     for precision in caps.precisions:
         reason = caps.refusal(kind, precision)
@@ -137,20 +150,34 @@ def cloning_note(view: EngineView) -> str:
 # --- knobs ------------------------------------------------------------------------------
 
 
+#: Beyond this many steps a slider cannot hit a value: a number box is used instead (e.g. seeds).
+MAX_SLIDER_STEPS = 2000
+
+
+def _round_step(spec: KnobSpec) -> float:
+    """A power of ten giving about 100-1000 steps over the range (so defaults like 0.75 sit on a step)."""
+    if spec.minimum is None or spec.maximum is None or spec.maximum <= spec.minimum:
+        return 0.01
+    return float(10 ** math.floor(math.log10((spec.maximum - spec.minimum) / 100)))
+
+
+def _slider_fits(spec: KnobSpec, step: float) -> bool:
+    if spec.minimum is None or spec.maximum is None:
+        return False
+    return (spec.maximum - spec.minimum) / step <= MAX_SLIDER_STEPS
+
+
 def knob_component(spec: KnobSpec) -> gr.Component:
     """One control for one knob, chosen by the knob's kind and range."""
     info = spec.help + (" (load-time: a change reloads the model)" if spec.phase is KnobPhase.LOAD else "")
     if spec.kind in (KnobKind.INT, KnobKind.FLOAT):
         is_int = spec.kind is KnobKind.INT
-        step = spec.step if spec.step is not None else (1 if is_int else None)
-        if spec.minimum is not None and spec.maximum is not None:
-            return gr.Slider(
-                minimum=spec.minimum, maximum=spec.maximum, value=spec.default,
-                step=step if step is not None else (spec.maximum - spec.minimum) / 100,
-                label=spec.name, info=info,
-            )
+        step = spec.step if spec.step is not None else (1 if is_int else _round_step(spec))
+        if _slider_fits(spec, step):
+            return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, value=spec.default, step=step,
+                             label=spec.name, info=info)
         return gr.Number(
-            value=spec.default, minimum=spec.minimum, maximum=spec.maximum, step=step or 1,
+            value=spec.default, minimum=spec.minimum, maximum=spec.maximum, step=step,
             precision=0 if is_int else None, label=spec.name, info=info,
         )
     if spec.kind is KnobKind.BOOL:

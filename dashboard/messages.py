@@ -11,6 +11,10 @@ from profiling.runner import BenchResult
 from profiling.stats import Summary
 
 RANDOM_WEIGHTS_TEXT = "RANDOM WEIGHTS — AUDIO IS NOISE"
+# Words, not emoji: headless and minimal systems often lack an emoji font.
+OK_PREFIX = "**Done:**"
+ERROR_PREFIX = "**Error:**"
+FAILED_PREFIX = "**Synthesis failed:**"
 _MAX_MESSAGE_CHARS = 400
 
 
@@ -23,7 +27,7 @@ def one_line(error: BaseException) -> str:
 
 
 def error_status(message: str) -> str:
-    return f"❌ **Error:** {message}"
+    return f"{ERROR_PREFIX} {message}"
 
 
 def seconds(value: float | None) -> str:
@@ -42,11 +46,11 @@ def run_status(result: BenchResult) -> str:
     stored = f"{len(records)} run{'s' if len(records) != 1 else ''} stored"
     failed = next((r for r in records if r.status is RunStatus.ERROR), None)
     if failed is not None:
-        return f"❌ **Synthesis failed:** {failed.error} ({stored}, batch {result.batch_id[:8]})"
+        return f"{FAILED_PREFIX} {failed.error} ({stored}, batch {result.batch_id[:8]})"
     first = records[0]
     warmups = sum(r.warmup for r in records)
     return (
-        f"✅ {first.engine} on {first.settings.device} {first.settings.precision}, {first.mode.value} mode: "
+        f"{OK_PREFIX} {first.engine} on {first.settings.device} {first.settings.precision}, {first.mode.value} mode: "
         f"{len(records) - warmups} measured + {warmups} warm-up, {stored} (batch {result.batch_id[:8]})"
     )
 

@@ -16,9 +16,9 @@ _LAYOUT = dict(template="plotly_white", height=340, margin=dict(l=10, r=10, t=50
 
 
 def _stage_label(name: str) -> str:
-    """Nested stages ("a/b") shown indented under their parent, by their last part."""
+    """Nested stages ("a/b") shown as an arrow and their last part; the path is in the hover."""
     depth = name.count("/")
-    return "\u2003" * depth + name.rsplit("/", 1)[-1]
+    return (" " * (depth - 1) + "↳ " if depth else "") + name.rsplit("/", 1)[-1]
 
 
 def stage_breakdown_figure(stages: Sequence[Summary], synth: Summary | None) -> go.Figure:
@@ -26,30 +26,34 @@ def stage_breakdown_figure(stages: Sequence[Summary], synth: Summary | None) -> 
 
     "untimed" is the median synthesis time minus the top-level stages: work the
     engine did outside any stage (or harness overhead). It is what a stage table hides.
+    Categories are the full stage paths (unique); tick labels are the short names.
     """
-    labels = [_stage_label(s.name) for s in stages]
+    names = [s.name for s in stages]
     medians = [s.median * 1000 for s in stages]
     p95s = [s.p95 * 1000 for s in stages]
     if synth is not None:
         top_level = sum(s.median for s in stages if "/" not in s.name)
         untimed = synth.median - top_level
         if untimed > 0:
-            labels.append("untimed")
+            names.append("untimed")
             medians.append(untimed * 1000)
             p95s.append(float("nan"))  # a difference of medians has no meaningful p95
     n = stages[0].n if stages else 0
     figure = go.Figure(
         [
-            go.Bar(y=labels, x=medians, orientation="h", name="median", marker_color=_MEDIAN_COLOR,
+            go.Bar(y=names, x=medians, orientation="h", name="median", marker_color=_MEDIAN_COLOR,
                    hovertemplate="%{y}: %{x:.2f} ms<extra>median</extra>"),
-            go.Bar(y=labels, x=p95s, orientation="h", name="p95", marker_color=_P95_COLOR,
+            go.Bar(y=names, x=p95s, orientation="h", name="p95", marker_color=_P95_COLOR,
                    hovertemplate="%{y}: %{x:.2f} ms<extra>p95</extra>"),
         ]
     )
     figure.update_layout(
         title=f"Stage breakdown (inclusive time, {n} measured run{'s' if n != 1 else ''})",
-        barmode="group", xaxis_title="ms", yaxis=dict(autorange="reversed"),
-        legend=dict(orientation="h", y=-0.2), **_LAYOUT,
+        barmode="group", xaxis_title="ms",
+        yaxis=dict(autorange="reversed", tickmode="array", tickvals=names,
+                   ticktext=[_stage_label(name) for name in names]),
+        legend=dict(orientation="h", y=-0.2),
+        **{**_LAYOUT, "height": max(_LAYOUT["height"], 140 + 34 * len(names))},
     )
     return figure
 
