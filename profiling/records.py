@@ -10,6 +10,8 @@ from typing import Any
 
 from engines.base import SynthesisSettings, Voice
 from profiling.environment import EnvironmentInfo
+from profiling.joins import JoinCheck
+from profiling.playback import PlaybackReport
 from profiling.timer import StageTiming
 
 Annotation = str | float | int | bool
@@ -60,6 +62,11 @@ class RunRecord:
     series: dict[str, list[float]] = field(default_factory=dict)
     annotations: dict[str, Annotation] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
+    #: STREAM mode: the simulated player over the chunk timings, and the checks at each join.
+    playback: PlaybackReport | None = None
+    joins: list[JoinCheck] = field(default_factory=list)
+    #: Lab chunker warnings (chunks that had to end without punctuation).
+    chunk_warnings: list[str] = field(default_factory=list)
     label: str = ""
     audio_path: str = ""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -108,5 +115,7 @@ class RunRecord:
             environment=EnvironmentInfo(**data.pop("environment")),
             stages=[StageTiming(**s) for s in data.pop("stages")],
             chunks=[ChunkTiming(**c) for c in data.pop("chunks")],
+            playback=PlaybackReport.from_dict(p) if (p := data.pop("playback", None)) else None,
+            joins=[JoinCheck(**j) for j in data.pop("joins", [])],
             **data,
         )

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, Engine, SynthesisSettings, Voice
-from engines.chunking import ChunkingSettings
+from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, AudioChunk, Engine, SynthesisSettings, Voice
+from engines.chunking import ChunkingSettings, chunk_text, synthesize_chunks
 from engines.errors import InputError
 from engines.registry import create_engine, engine_class
 from engines.validation import resolve_settings, validate_text
 from profiling.environment import capture_environment
 from profiling.memory import PeakRssSampler
-from profiling.playback import PlaybackSettings
+from profiling.playback import PlaybackSettings, analyse_stream, stream_annotations
 from profiling.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.stats import Summary, summarize_metrics, summarize_stages
 from profiling.store import ResultsStore
@@ -145,8 +145,16 @@ def measure_run(
     settings: SynthesisSettings,
     mode: RunMode,
     batch_id: str,
+    chunking: ChunkingSettings | None = None,
+    playback: PlaybackSettings | None = None,
+    on_chunk: Callable[[AudioChunk], None] | None = None,
 ) -> tuple[RunRecord, Audio | None]:
-    """One synthesis under the stage timer and RSS sampler. Engine errors become an ERROR record."""
+    """One synthesis under the stage timer and RSS sampler. Engine errors become an ERROR record.
+
+    STREAM mode: ``chunking`` set = the lab chunker (one synthesize per chunk), None = the
+    engine's own stream(); the player is simulated with ``playback`` and the joins checked.
+    ``on_chunk`` sees each chunk as it is ready (the dashboard plays them live).
+    """
     record = RunRecord(
         engine=settings.engine, settings=settings, mode=mode, text=text, voice=voice,
         environment=capture_environment(), batch_id=batch_id,
@@ -159,17 +167,29 @@ def measure_run(
         try:
             if mode is RunMode.STREAM:
                 parts = []
-                for chunk in engine.stream(text, voice, settings, timer):
+                if chunking is None:
+                    stream = engine.stream(text, voice, settings, timer)
+                else:
+                    plan = chunk_text(text, chunking)
+                    record.chunk_warnings = list(plan.warnings)
+                    stream = synthesize_chunks(engine, plan, voice, settings, timer)
+                for chunk in stream:
                     ready = time.perf_counter() - start
                     parts.append(chunk.audio)
                     record.chunks.append(
                         ChunkTiming(chunk.index, chunk.text, ready, chunk.audio.duration_s)
                     )
+                    if on_chunk is not None:
+                        on_chunk(chunk)
                 audio = Audio.concatenate(parts)
                 record.ttfa_s = record.chunks[0].ready_s
             else:
                 audio = engine.synthesize(text, voice, settings, timer)
             record.synth_s = time.perf_counter() - start
+            if mode is RunMode.STREAM:  # after the clock stops: analysis is not synthesis time
+                record.playback, record.joins = analyse_stream(
+                    parts, [c.ready_s for c in record.chunks], playback or PlaybackSettings()
+                )
             if mode is RunMode.BATCH:
                 record.ttfa_s = record.synth_s
         except InputError as error:
@@ -194,6 +214,7 @@ def run_bench(
     store: ResultsStore | None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    on_chunk: Callable[[AudioChunk], None] | None = None,
 ) -> BenchResult:
     """Validate, load (or reuse), then warm-up + repeats; each run stored as it finishes."""
     text, settings = validate_request(request)
@@ -205,7 +226,12 @@ def run_bench(
     for index in range(total):
         if cancel is not None and cancel.is_set():
             break
-        record, audio = measure_run(engine, text, request.voice, settings, request.mode, batch_id)
+        record, audio = measure_run(
+            engine, text, request.voice, settings, request.mode, batch_id,
+            request.chunking, request.playback, on_chunk,
+        )
+        if request.mode is RunMode.STREAM:
+            record.annotations.update(stream_annotations(request.chunking, request.playback))
         record.warmup = index < request.warmup
         record.repeat_index = index - request.warmup
         record.label = request.label

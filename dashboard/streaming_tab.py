@@ -1,0 +1,425 @@
+"""The Streaming tab: a measured stream played live in the browser, its timeline, and the sweep.
+
+Engines listed are those whose capabilities say they stream; device choices and knobs come
+from the same capabilities. The stream runs in a worker thread; each chunk is handed to the
+browser as soon as the runner sees it, so what you hear is the measured stream.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.context import DashboardContext
+from dashboard.controls import EngineView, KnobPanel, device_choices, engine_views, find_view
+from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
+from engines.base import AudioChunk, SynthesisSettings
+from engines.chunking import ChunkingSettings
+from engines.errors import InputError
+from profiling.playback import PlaybackReport, PlaybackSettings
+from profiling.records import RunMode, RunRecord, RunStatus
+from profiling.runner import BenchRequest, BenchResult, run_bench, validate_request
+from profiling.streaming_sweep import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
+
+DEFAULT_TEXT = (
+    "Streaming speech synthesis starts speaking before the whole text is ready. "
+    "The first chunk decides how soon we hear anything, and every later chunk must arrive "
+    "before the player runs dry. Too small a first chunk and the second one is late; too large "
+    "and the listener waits. The pre-buffer trades a little delay for a smooth stream."
+)
+CHUNKERS = ("lab", "engine")
+UNDERRUN_COLOR = "#dc2626"
+_DEFAULT_CHUNKING = ChunkingSettings()
+JOIN_COLUMNS = ["join", "repeat corr", "repeat", "jump", "jump ratio", "click"]
+CHUNK_COLUMNS = ["chunk", "text", "synthesis ms", "ready ms", "duration s"]
+SWEEP_COLUMNS = ["first chunk", "pre-buffer ms", "TTFA ms", "first audible ms", "stall median ms", "stall max ms",
+                 "runs with underrun"]
+
+
+def streaming_views() -> list[EngineView]:
+    return [v for v in engine_views() if v.available and v.capabilities is not None and v.capabilities.streaming]
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+def _whole(name: str, value: object, minimum: int) -> int:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not number.is_integer() or number < minimum:
+        raise InputError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+    return int(number)
+
+
+def _number(name: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def build_request(
+    engine: str, device: str | None, text: str, chunker: str, first_chunk: object, max_chars: object,
+    sentence_only_after_s: object, prebuffer_ms: object, audio_block_ms: object,
+    knobs: Mapping[str, object], max_text_chars: int, repeats: int = 1, warmup: int = 0,
+) -> BenchRequest:
+    """The runner's STREAM request from the form's values; every bad value is one InputError."""
+    if chunker not in CHUNKERS:
+        raise InputError(f"chunker '{chunker}' is not one of {', '.join(CHUNKERS)}")
+    chunking = None
+    if chunker == "lab":
+        chunking = ChunkingSettings(
+            first_chunk_max_chars=_whole("first chunk max chars", first_chunk, 1),
+            max_chars=_whole("max chars per chunk", max_chars, 1),
+            sentence_only_after_s=_number("sentence-only after", sentence_only_after_s),
+        )
+    playback = PlaybackSettings(
+        prebuffer_ms=_number("pre-buffer", prebuffer_ms), audio_block_ms=_number("audio block", audio_block_ms)
+    )
+    return BenchRequest(
+        settings=SynthesisSettings(engine=engine or "", device=device or "cpu", knobs=dict(knobs)),
+        text=text or "", mode=RunMode.STREAM, repeats=repeats, warmup=warmup, max_chars=max_text_chars,
+        label="dashboard stream", chunking=chunking, playback=playback,
+    )
+
+
+# --- what the tab shows --------------------------------------------------------------------
+
+
+def _chunk_play_spans(report: PlaybackReport, start: float, end: float) -> list[tuple[float, float]]:
+    """Wall-clock intervals in which audio [start, end) plays (split by underruns)."""
+    spans = []
+    for segment in report.segments:
+        seg_end_audio = segment.audio_start_s + (segment.end_s - segment.start_s)
+        low, high = max(start, segment.audio_start_s), min(end, seg_end_audio)
+        if high > low:
+            offset = segment.start_s - segment.audio_start_s
+            spans.append((offset + low, offset + high))
+    return spans
+
+
+def timeline_figure(record: RunRecord) -> go.Figure:
+    """Synthesis interval of each chunk against its playback; underruns red; pre-buffer shaded."""
+    figure = go.Figure()
+    report = record.playback
+    previous, audio_at = 0.0, 0.0
+    palette = ("#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d")
+    for chunk in record.chunks:
+        color = palette[chunk.index % len(palette)]
+        label = f"chunk {chunk.index}: {chunk.text.strip()[:40]}"
+        figure.add_bar(
+            y=["synthesis"], x=[chunk.ready_s - previous], base=[previous], orientation="h",
+            marker_color=color, name=label, legendgroup=str(chunk.index),
+            hovertemplate=f"{label}<br>%{{base:.3f}} s → %{{x:.3f}} s long<extra></extra>",
+        )
+        if report is not None:
+            for low, high in _chunk_play_spans(report, audio_at, audio_at + chunk.audio_s):
+                figure.add_bar(
+                    y=["playback"], x=[high - low], base=[low], orientation="h", marker_color=color,
+                    name=label, legendgroup=str(chunk.index), showlegend=False, opacity=0.75,
+                    hovertemplate=f"{label} plays<br>%{{base:.3f}} s, %{{x:.3f}} s<extra></extra>",
+                )
+        previous, audio_at = chunk.ready_s, audio_at + chunk.audio_s
+    if report is not None:
+        for number, underrun in enumerate(report.underruns):
+            figure.add_bar(
+                y=["playback"], x=[underrun.duration_s], base=[underrun.at_s], orientation="h",
+                marker_color=UNDERRUN_COLOR, name="underrun", legendgroup="underrun", showlegend=number == 0,
+                hovertemplate="underrun at %{base:.3f} s for %{x:.3f} s<extra></extra>",
+            )
+        if math.isfinite(report.playback_start_s) and report.playback_start_s > report.ttfa_s:
+            figure.add_vrect(
+                x0=report.ttfa_s, x1=report.playback_start_s, fillcolor="#facc15", opacity=0.3, line_width=0,
+                annotation_text=f"pre-buffer {report.prebuffer_ms:g} ms", annotation_position="top left",
+            )
+        if math.isfinite(report.ttfa_s):
+            figure.add_vline(x=report.ttfa_s, line_dash="dot", annotation_text="TTFA")
+        if math.isfinite(report.first_audible_s):
+            figure.add_vline(x=report.first_audible_s, line_dash="dash", annotation_text="first audible",
+                             annotation_position="bottom right")
+    figure.update_layout(
+        barmode="overlay", title="Stream timeline: synthesis vs playback", xaxis_title="seconds since request",
+        yaxis={"categoryorder": "array", "categoryarray": ["playback", "synthesis"]}, height=360,
+        legend={"font": {"size": 10}},
+    )
+    return figure
+
+
+def chunk_table(record: RunRecord) -> pd.DataFrame:
+    rows, previous = [], 0.0
+    for chunk in record.chunks:
+        rows.append({"chunk": chunk.index, "text": chunk.text.strip(),
+                     "synthesis ms": round((chunk.ready_s - previous) * 1000, 1),
+                     "ready ms": round(chunk.ready_s * 1000, 1), "duration s": round(chunk.audio_s, 3)})
+        previous = chunk.ready_s
+    return pd.DataFrame(rows, columns=CHUNK_COLUMNS)
+
+
+def joins_table(record: RunRecord) -> pd.DataFrame:
+    rows = [{"join": f"{j.left}→{j.right}", "repeat corr": round(j.repeat_score, 3), "repeat": j.repeated,
+             "jump": round(j.click_jump, 4), "jump ratio": round(j.click_ratio, 1), "click": j.click}
+            for j in record.joins]
+    return pd.DataFrame(rows, columns=JOIN_COLUMNS)
+
+
+def _ms(seconds: float) -> str:
+    return "—" if not math.isfinite(seconds) else f"{seconds * 1000:.1f} ms"
+
+
+def summary_markdown(record: RunRecord) -> str:
+    report = record.playback
+    if report is None:
+        return ""
+    rows = [
+        ("TTFA (first chunk ready)", _ms(report.ttfa_s)),
+        ("first audible", f"{_ms(report.first_audible_s)} (leading silence {_ms(report.leading_silence_s)})"),
+        ("underruns", str(report.underrun_count)),
+        ("total stall", _ms(report.total_stall_s)),
+        ("real-time safe", "yes" if report.realtime_safe else "**no**"),
+        ("stall-free start", _ms(report.stall_free_start_s)),
+        ("inter-chunk latency p50 / p95 / p99",
+         f"{_ms(report.itl_p50_s)} / {_ms(report.itl_p95_s)} / {_ms(report.itl_p99_s)}"),
+        ("joins with a repeat / a click",
+         f"{sum(j.repeated for j in record.joins)} / {sum(j.click for j in record.joins)} of {len(record.joins)}"),
+        ("RTF", f"{record.rtf:.3f}"),
+    ]
+    lines = ["| metric | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+    lines += [f"\n*chunker warning:* {w}" for w in record.chunk_warnings]
+    return "\n".join(lines)
+
+
+def sweep_figures(result: SweepResult) -> tuple[go.Figure, go.Figure]:
+    """TTFA and first audible against the first-chunk size; stall against the pre-buffer."""
+    points, best = result.points, result.best()
+    sizes = sorted({p.first_chunk_max_chars for p in points})
+    prebuffers = sorted({p.prebuffer_ms for p in points})
+    latency = go.Figure()
+    ttfa = {p.first_chunk_max_chars: p.ttfa_median_s for p in points}
+    latency.add_scatter(x=sizes, y=[ttfa[s] * 1000 for s in sizes], name="TTFA (first chunk ready)",
+                        mode="lines+markers", line={"width": 3, "color": "black"})
+    for prebuffer in prebuffers:
+        row = sorted((p for p in points if p.prebuffer_ms == prebuffer), key=lambda p: p.first_chunk_max_chars)
+        latency.add_scatter(
+            x=[p.first_chunk_max_chars for p in row], y=[p.first_audible_median_s * 1000 for p in row],
+            mode="lines+markers", line={"dash": "dash"}, name=f"first audible, pre-buffer {prebuffer:g} ms",
+            marker={"symbol": ["circle" if p.no_underrun else "x" for p in row], "size": 9},
+        )
+    stall = go.Figure()
+    for size in sizes:
+        row = sorted((p for p in points if p.first_chunk_max_chars == size), key=lambda p: p.prebuffer_ms)
+        stall.add_scatter(x=[p.prebuffer_ms for p in row], y=[p.stall_median_s * 1000 for p in row],
+                          mode="lines+markers", name=f"first chunk {size} chars")
+    if best is not None:
+        latency.add_scatter(x=[best.first_chunk_max_chars], y=[best.first_audible_median_s * 1000], mode="markers",
+                            marker={"symbol": "star", "size": 18, "color": "gold"}, name="best with no underrun")
+        stall.add_scatter(x=[best.prebuffer_ms], y=[best.stall_median_s * 1000], mode="markers",
+                          marker={"symbol": "star", "size": 18, "color": "gold"}, name="best with no underrun")
+    latency.update_layout(title="TTFA and first audible vs first-chunk size (x = had an underrun)",
+                          xaxis_title="first_chunk_max_chars", yaxis_title="ms", height=380)
+    stall.update_layout(title="Total stall vs pre-buffer (median over runs)", xaxis_title="prebuffer_ms",
+                        yaxis_title="stall ms", height=380)
+    return latency, stall
+
+
+def sweep_table(result: SweepResult) -> pd.DataFrame:
+    rows = [{"first chunk": p.first_chunk_max_chars, "pre-buffer ms": p.prebuffer_ms,
+             "TTFA ms": round(p.ttfa_median_s * 1000, 1), "first audible ms": round(p.first_audible_median_s * 1000, 1),
+             "stall median ms": round(p.stall_median_s * 1000, 1), "stall max ms": round(p.stall_max_s * 1000, 1),
+             "runs with underrun": f"{p.underrun_runs}/{p.runs}"} for p in result.points]
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+
+
+def best_markdown(result: SweepResult) -> str:
+    best = result.best()
+    if best is None:
+        return f"{OK_PREFIX} sweep {result.sweep_id}: no setting played without an underrun — try larger pre-buffers."
+    return (
+        f"{OK_PREFIX} sweep {result.sweep_id} stored. Lowest first audio with no underrun: **first chunk "
+        f"{best.first_chunk_max_chars} chars, pre-buffer {best.prebuffer_ms:g} ms** — TTFA {_ms(best.ttfa_median_s)}, "
+        f"first audible {_ms(best.first_audible_median_s)} (median of {best.runs} runs)."
+    )
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _pcm(chunk: AudioChunk) -> tuple[int, np.ndarray]:
+    # int16, because Gradio peak-normalises float arrays (each chunk would get its own gain).
+    return chunk.audio.sample_rate, chunk.audio.to_int16()
+
+
+def stream_events(ctx: DashboardContext, request: BenchRequest) -> Iterator[tuple[str, Any]]:
+    """("chunk", AudioChunk) as each is ready, then ("done", BenchResult) or ("error", message)."""
+    try:
+        validate_request(request)
+    except InputError as error:
+        yield "error", one_line(error)
+        return
+    chunks: queue.Queue[AudioChunk | None] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = run_bench(request, ctx.pool, ctx.store, on_chunk=chunks.put)
+        except Exception as error:  # shown as one line, never a trace
+            outcome["error"] = one_line(error)
+        finally:
+            chunks.put(None)
+
+    worker = threading.Thread(target=work, name="ttsperf-stream", daemon=True)
+    worker.start()
+    while (chunk := chunks.get()) is not None:
+        yield "chunk", chunk
+    worker.join()
+    if "error" in outcome:
+        yield "error", outcome["error"]
+        return
+    yield "done", outcome["result"]
+
+
+def _result_record(result: BenchResult) -> tuple[RunRecord | None, str]:
+    failed = next((r for r in result.records if r.status is RunStatus.ERROR), None)
+    if failed is not None:
+        return None, f"{ERROR_PREFIX} synthesis failed: {failed.error} (run stored, batch {result.batch_id[:8]})"
+    record = result.records[-1]
+    return record, f"{OK_PREFIX} {len(record.chunks)} chunks streamed; run stored (batch {result.batch_id[:8]})"
+
+
+def build(ctx: DashboardContext) -> None:
+    views = streaming_views()
+    if not views:
+        gr.Markdown("No installed engine streams.")
+        return
+    first_view = views[0]
+    gr.Markdown(
+        "Stream a text chunk by chunk, hear it as it is made, and see when each chunk was ready against "
+        "when the player needed it. Only engines that stream are listed."
+    )
+    with gr.Row():
+        with gr.Column(scale=2):
+            text = gr.Textbox(value=DEFAULT_TEXT, lines=4, label="Text")
+            with gr.Row():
+                engine = gr.Dropdown([(v.title, v.name) for v in views], value=first_view.name, label="Engine")
+                devices = device_choices(first_view)
+                device = gr.Dropdown(devices, value=devices[0] if devices else None, label="Device")
+                chunker = gr.Radio(list(CHUNKERS), value="lab", label="Chunker",
+                                   info="lab: the lab's chunker, one synthesis per chunk; engine: its own stream()")
+            with gr.Row():
+                first_chunk = gr.Slider(1, 200, value=_DEFAULT_CHUNKING.first_chunk_max_chars, step=1,
+                                        label="first_chunk_max_chars")
+                max_chars = gr.Slider(10, 500, value=_DEFAULT_CHUNKING.max_chars, step=1, label="max chars per chunk")
+                sentence_after = gr.Slider(0, 30, value=_DEFAULT_CHUNKING.sentence_only_after_s, step=0.5,
+                                           label="sentence ends only after (s of audio)")
+            with gr.Row():
+                prebuffer = gr.Slider(0, 3000, value=0, step=10, label="prebuffer_ms")
+                block = gr.Slider(5, 200, value=20, step=1, label="audio_block_ms")
+        with gr.Column(scale=1):
+            knob_panel = KnobPanel(views, first_view.name)
+    stream_button = gr.Button("Stream", variant="primary")
+    status = gr.Markdown(elem_id="stream-status")
+    player = gr.Audio(streaming=True, autoplay=True, label="Live stream", interactive=False)
+    timeline = gr.Plot(label="Timeline")
+    with gr.Row():
+        summary = gr.Markdown()
+        joins = gr.Dataframe(pd.DataFrame(columns=JOIN_COLUMNS), label="Joins", interactive=False)
+    chunks = gr.Dataframe(pd.DataFrame(columns=CHUNK_COLUMNS), label="Chunks", interactive=False)
+
+    gr.Markdown("### Sweep: first chunk size × pre-buffer")
+    with gr.Row():
+        sweep_sizes = gr.Textbox(value="10, 20, 40, 80", label="first_chunk_max_chars values")
+        sweep_prebuffers = gr.Textbox(value="0, 100, 250, 500, 1000", label="prebuffer_ms values")
+        sweep_repeats = gr.Number(value=2, precision=0, minimum=1, label="repeats per size")
+    sweep_button = gr.Button("Run sweep")
+    sweep_status = gr.Markdown(elem_id="sweep-status")
+    with gr.Row():
+        sweep_latency = gr.Plot(label="TTFA vs first chunk")
+        sweep_stall = gr.Plot(label="Stall vs pre-buffer")
+    sweep_frame = gr.Dataframe(pd.DataFrame(columns=SWEEP_COLUMNS), label="Sweep", interactive=False)
+
+    form = [text, engine, device, chunker, first_chunk, max_chars, sentence_after, prebuffer, block]
+
+    def request_from(values: Mapping[Any, Any], repeats: int = 1, warmup: int = 0) -> BenchRequest:
+        name = values[engine]
+        return build_request(
+            name, values[device], values[text], values[chunker], values[first_chunk], values[max_chars],
+            values[sentence_after], values[prebuffer], values[block], knob_panel.values_for(name, values),
+            ctx.max_chars, repeats=repeats, warmup=warmup,
+        )
+
+    def on_engine(name: str) -> list[Any]:
+        view = find_view(views, name)
+        choices = device_choices(view) if view else []
+        return [gr.update(choices=choices, value=choices[0] if choices else None), *knob_panel.visibility(name)]
+
+    engine.change(on_engine, engine, [device, *knob_panel.groups])
+
+    # Lists, not sets, as inputs: the API's parameter order must not change between launches.
+    stream_inputs = [*form, *knob_panel.components]
+    sweep_inputs = [*stream_inputs, sweep_sizes, sweep_prebuffers, sweep_repeats]
+
+    def on_stream(*args: Any) -> Iterator[tuple[Any, ...]]:
+        values = dict(zip(stream_inputs, args, strict=True))
+        skip = gr.skip()
+        try:
+            request = request_from(values)
+        except InputError as error:
+            yield skip, f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip, skip
+            return
+        for kind, payload in stream_events(ctx, request):
+            if kind == "chunk":
+                if len(payload.audio.samples):
+                    yield _pcm(payload), f"chunk {payload.index} ready…", skip, skip, skip, skip
+            elif kind == "error":
+                yield skip, f"{ERROR_PREFIX} {payload}", skip, skip, skip, skip
+            else:
+                record, message = _result_record(payload)
+                if record is None:
+                    yield skip, message, skip, skip, skip, skip
+                else:
+                    yield (skip, message, timeline_figure(record), summary_markdown(record),
+                           joins_table(record), chunk_table(record))
+
+    stream_button.click(
+        on_stream, inputs=stream_inputs,
+        outputs=[player, status, timeline, summary, joins, chunks], api_name="stream",
+    )
+
+    def on_sweep(*args: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        values = dict(zip(sweep_inputs, args, strict=True))
+        skip = gr.skip()
+        try:
+            repeats = _whole("repeats per size", values[sweep_repeats], 1)
+            base = request_from(values, repeats=repeats, warmup=1)
+            if base.chunking is None:
+                raise InputError("the sweep varies the lab chunker's first chunk: choose the lab chunker")
+            sweep = StreamingSweep(base, parse_sizes(values[sweep_sizes] or ""),
+                                   parse_values(values[sweep_prebuffers] or "", "pre-buffers"))
+            validate_request(base)
+
+            def step(done: int, total: int, _record: RunRecord) -> None:
+                progress(done / total, desc=f"run {done}/{total}")
+
+            result = run_streaming_sweep(sweep, ctx.pool, ctx.store, step)
+        except InputError as error:
+            return f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip
+        latency, stall = sweep_figures(result)
+        return best_markdown(result), latency, stall, sweep_table(result)
+
+    sweep_button.click(
+        on_sweep, inputs=sweep_inputs,
+        outputs=[sweep_status, sweep_latency, sweep_stall, sweep_frame], api_name="stream_sweep",
+    )
+

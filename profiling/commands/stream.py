@@ -1,0 +1,225 @@
+"""``stream``: a measured streaming run: chunks, TTFA, first audible, underruns, stall, ITL, joins.
+
+With ``--sweep-first-chunk`` / ``--sweep-prebuffer`` it runs the grid instead and names the
+first-chunk size and pre-buffer with the earliest first audio and no underrun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from tqdm import tqdm
+
+from engines.chunking import ChunkingSettings
+from engines.errors import InputError
+from profiling.commands.common import (
+    add_engine_args,
+    add_store_args,
+    open_store,
+    settings_from_args,
+    text_from_args,
+    voice_from_args,
+)
+from profiling.playback import PlaybackSettings
+from profiling.records import RunMode, RunRecord, RunStatus
+from profiling.report import format_table
+from profiling.runner import BenchRequest, EnginePool, run_bench, validate_request
+from profiling.stats import measured
+from profiling.streaming_sweep import (
+    StreamingSweep,
+    SweepResult,
+    parse_sizes,
+    parse_values,
+    run_streaming_sweep,
+)
+
+CHUNKERS = ("lab", "engine")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stream", help="streaming run: chunks, TTFA, first audible, underruns, stall, ITL, joins"
+    )
+    add_engine_args(parser)
+    add_store_args(parser)
+    parser.add_argument("--repeats", type=int, default=1, help="measured runs (default 1)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up runs, stored but flagged")
+    parser.add_argument(
+        "--chunker", choices=CHUNKERS, default="lab",
+        help="lab: the lab's chunker, one synthesis per chunk (default); engine: the engine's own stream()",
+    )
+    defaults = ChunkingSettings()
+    parser.add_argument("--first-chunk-max-chars", type=int, default=None,
+                        help=f"lab chunker: longest first chunk (default {defaults.first_chunk_max_chars})")
+    parser.add_argument("--max-chars-per-chunk", type=int, default=None,
+                        help=f"lab chunker: later chunks' limit (default {defaults.max_chars})")
+    parser.add_argument("--sentence-only-after-s", type=float, default=None,
+                        help=f"lab chunker: cut only at sentence ends after this much audio "
+                             f"(default {defaults.sentence_only_after_s:g} s)")
+    parser.add_argument("--prebuffer-ms", type=float, default=0.0, help="player pre-buffer (default 0)")
+    parser.add_argument("--audio-block-ms", type=float, default=20.0, help="player block size (default 20)")
+    parser.add_argument("--sweep-first-chunk", metavar="N,N,...",
+                        help="sweep these first-chunk sizes (lab chunker), e.g. 10,20,40")
+    parser.add_argument("--sweep-prebuffer", metavar="MS,MS,...",
+                        help="sweep these pre-buffers in ms, e.g. 0,100,250,500")
+    parser.add_argument("--label", default="", help="free text stored with the runs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def chunking_from_args(args: argparse.Namespace) -> ChunkingSettings | None:
+    lab_only = {
+        "--first-chunk-max-chars": args.first_chunk_max_chars,
+        "--max-chars-per-chunk": args.max_chars_per_chunk,
+        "--sentence-only-after-s": args.sentence_only_after_s,
+        "--sweep-first-chunk": args.sweep_first_chunk,
+    }
+    if args.chunker == "engine":
+        given = [name for name, value in lab_only.items() if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply to --chunker lab")
+        return None
+    defaults = ChunkingSettings()
+    return ChunkingSettings(
+        first_chunk_max_chars=_or(args.first_chunk_max_chars, defaults.first_chunk_max_chars),
+        max_chars=_or(args.max_chars_per_chunk, defaults.max_chars),
+        sentence_only_after_s=_or(args.sentence_only_after_s, defaults.sentence_only_after_s),
+    )
+
+
+def _or(value, default):  # type: ignore[no-untyped-def]
+    return default if value is None else value
+
+
+def run(args: argparse.Namespace) -> int:
+    request = BenchRequest(
+        settings=settings_from_args(args),
+        text=text_from_args(args),
+        voice=voice_from_args(args),
+        mode=RunMode.STREAM,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        max_chars=args.max_chars,
+        label=args.label,
+        chunking=chunking_from_args(args),
+        playback=PlaybackSettings(prebuffer_ms=args.prebuffer_ms, audio_block_ms=args.audio_block_ms),
+    )
+    validate_request(request)  # before anything loads, so bad input prints one line
+    if args.sweep_first_chunk is not None or args.sweep_prebuffer is not None:
+        return run_sweep(args, request)
+    store = open_store(args)
+    total = request.warmup + request.repeats
+    with tqdm(total=total, desc=f"{args.engine} stream", unit="run", file=sys.stderr,
+              disable=args.no_progress, leave=False) as bar:
+        result = run_bench(request, EnginePool(), store, lambda *_: bar.update(1))
+    failed = [r for r in result.records if r.status is RunStatus.ERROR]
+    if failed:
+        print(f"error: synthesis failed: {failed[0].error}", file=sys.stderr)
+        return 1
+    runs = measured(result.records)
+    last = runs[-1]
+    print(
+        f"{args.engine} on {last.settings.device}, chunker {args.chunker}; "
+        f"pre-buffer {args.prebuffer_ms:g} ms, block {args.audio_block_ms:g} ms; {len(last.text)} chars"
+    )
+    print(stream_report(last))
+    if len(runs) > 1:
+        print(f"\nover {len(runs)} measured runs:")
+        print(repeats_table(runs))
+    print(f"stored {len(result.records)} runs (batch {result.batch_id}) in {store.db_path}")
+    return 0
+
+
+def ms(seconds: float) -> str:
+    return "-" if not math.isfinite(seconds) else f"{seconds * 1000:.1f} ms"
+
+
+def stream_report(record: RunRecord) -> str:
+    """Per-chunk table, player figures and joins of one stream run (shared with the dashboard)."""
+    rows = []
+    previous = 0.0
+    for chunk in record.chunks:
+        rows.append((str(chunk.index), repr(chunk.text.strip()), ms(chunk.ready_s - previous),
+                     ms(chunk.ready_s), f"{chunk.audio_s:.2f} s"))
+        previous = chunk.ready_s
+    lines = [format_table(("chunk", "text", "synthesis", "ready", "duration"), rows, right=(0, 2, 3, 4))]
+    report = record.playback
+    if report is not None:
+        lines += [
+            "",
+            f"TTFA {ms(report.ttfa_s)}; first audible {ms(report.first_audible_s)} "
+            f"(playback starts {ms(report.playback_start_s)}, leading silence {ms(report.leading_silence_s)})",
+            f"underruns {report.underrun_count}, total stall {ms(report.total_stall_s)}; "
+            f"real-time safe: {'yes' if report.realtime_safe else 'no'}; "
+            f"stall-free start at {ms(report.stall_free_start_s)}",
+            f"inter-chunk latency p50 {ms(report.itl_p50_s)}, p95 {ms(report.itl_p95_s)}, "
+            f"p99 {ms(report.itl_p99_s)} ({report.itl_count} gaps)",
+        ]
+        for underrun in report.underruns:
+            lines.append(f"  underrun at {ms(underrun.at_s)} for {ms(underrun.duration_s)} "
+                         f"(after {underrun.audio_position_s:.2f} s of audio)")
+    if record.joins:
+        join_rows = [
+            (f"{j.left}->{j.right}", f"{j.repeat_score:.2f}", "REPEAT" if j.repeated else "ok",
+             f"{j.click_jump:.3f}", f"{j.click_ratio:.1f}", "CLICK" if j.click else "ok")
+            for j in record.joins
+        ]
+        lines += ["", format_table(("join", "repeat corr", "repeat", "jump", "jump ratio", "click"),
+                                   join_rows, right=(1, 3, 4))]
+    else:
+        lines.append("no joins (one chunk)")
+    lines += [f"chunker warning: {w}" for w in record.chunk_warnings]
+    return "\n".join(lines)
+
+
+def repeats_table(runs: list[RunRecord]) -> str:
+    rows = [
+        (str(r.repeat_index), ms(r.playback.ttfa_s), ms(r.playback.first_audible_s),
+         str(r.playback.underrun_count), ms(r.playback.total_stall_s), f"{r.rtf:.3f}")
+        for r in runs if r.playback is not None
+    ]
+    return format_table(("run", "TTFA", "first audible", "underruns", "stall", "RTF"), rows,
+                        right=(0, 1, 2, 3, 4, 5))
+
+
+def run_sweep(args: argparse.Namespace, request: BenchRequest) -> int:
+    if request.chunking is None:
+        raise InputError("the sweep varies the lab chunker's first chunk: use --chunker lab")
+    sizes = (parse_sizes(args.sweep_first_chunk) if args.sweep_first_chunk is not None
+             else (request.chunking.first_chunk_max_chars,))
+    prebuffers = (parse_values(args.sweep_prebuffer, "pre-buffers") if args.sweep_prebuffer is not None
+                  else (request.playback.prebuffer_ms,))
+    sweep = StreamingSweep(request, sizes, prebuffers)
+    store = open_store(args)
+    total = (request.warmup + request.repeats) * len(sizes)
+    with tqdm(total=total, desc=f"{args.engine} stream sweep", unit="run", file=sys.stderr,
+              disable=args.no_progress, leave=False) as bar:
+        result = run_streaming_sweep(sweep, EnginePool(), store, lambda *_: bar.update(1))
+    print(sweep_table(result))
+    print(best_line(result))
+    print(f"stored {total} runs (label 'stream-sweep {result.sweep_id} ...') in {store.db_path}")
+    return 0
+
+
+def sweep_table(result: SweepResult) -> str:
+    rows = [
+        (str(p.first_chunk_max_chars), f"{p.prebuffer_ms:g}", ms(p.ttfa_median_s), ms(p.first_audible_median_s),
+         ms(p.stall_median_s), ms(p.stall_max_s), f"{p.underrun_runs}/{p.runs}")
+        for p in result.points
+    ]
+    headers = ("first chunk", "pre-buffer ms", "TTFA", "first audible", "stall median", "stall max",
+               "runs w/ underrun")
+    return format_table(headers, rows, right=range(len(headers)))
+
+
+def best_line(result: SweepResult) -> str:
+    best = result.best()
+    if best is None:
+        return "no setting in the grid played without an underrun: try larger pre-buffers"
+    return (
+        f"best: first chunk {best.first_chunk_max_chars} chars, pre-buffer {best.prebuffer_ms:g} ms: "
+        f"TTFA {ms(best.ttfa_median_s)}, first audible {ms(best.first_audible_median_s)}, "
+        f"no underrun in {best.runs} runs"
+    )
