@@ -254,12 +254,14 @@ class ProfileTarget:
         repeat_index: int,
         listener: StageListener | None = None,
         around: Around | None = None,
+        warmup: bool = False,
     ) -> RunRecord:
         """One measured synthesis (``profiling.runner.measure_run``), annotated and stored."""
         plain = listener is None and around is None
         engine = self.engine if plain else _InstrumentedEngine(self.engine, listener, around)
         record, _audio = measure_run(engine, self.text, self.voice, self.settings, self.mode, batch_id)
         record.repeat_index = repeat_index
+        record.warmup = warmup
         record.label = self.label
         record.annotations[PROFILER_ANNOTATION] = profiler
         record.annotations.setdefault("model_reused", True)
@@ -268,19 +270,41 @@ class ProfileTarget:
         return record
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProfileContext:
-    """What a profiler gets: the target, where to write files, the options, and its batch."""
+    """What a profiler gets: the target, where to write files, the options, and its batches.
+
+    Profilers pair each profiled run with a plain one just before it
+    (``plain_run``): on a shared, noisy machine interleaving is what makes the
+    overhead figure mean something.
+    """
 
     target: ProfileTarget
     out_dir: Path
     options: ProfileOptions
     batch_id: str
+    plain_batch_id: str
+    baseline: list[RunRecord] = field(default_factory=list)
 
     def run(
         self, profiler: str, repeat_index: int, listener: StageListener | None = None, around: Around | None = None
     ) -> RunRecord:
         return self.target.run(profiler, self.batch_id, repeat_index, listener, around)
+
+    def plain_run(self, repeat_index: int) -> RunRecord:
+        record = self.target.run("none", self.plain_batch_id, repeat_index)
+        self.baseline.append(record)
+        return record
+
+    def paired_runs(
+        self, profiler: str, count: int, listener: StageListener | None = None, around: Around | None = None
+    ) -> list[RunRecord]:
+        """``count`` x (plain run, profiled run); returns the profiled records."""
+        records = []
+        for index in range(count):
+            self.plain_run(index)
+            records.append(self.run(profiler, index, listener, around))
+        return records
 
 
 class Profiler(ABC):
@@ -293,6 +317,7 @@ class Profiler(ABC):
 
     def validate(self, engine_cls: type[Engine], options: ProfileOptions) -> None:
         """Check user options before any run; raise InputError with one line."""
+        return None
 
     @abstractmethod
     def profile(self, ctx: ProfileContext) -> ProfilerResult:
