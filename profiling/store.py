@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +134,11 @@ class ResultsStore:
                 os.unlink(tmp)
         return target
 
-    def save_run(self, record: RunRecord, audio: Audio | None = None) -> None:
+    def save_run(
+        self, record: RunRecord, audio: Audio | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Store one run; ``also`` writes caller rows (e.g. a sweep key) in the same transaction."""
         if audio is not None:
             record.audio_path = str(self.write_audio(record.run_id, audio))
         row = (
@@ -158,6 +162,8 @@ class ResultsStore:
                     for s in record.stages
                 ],
             )
+            if also is not None:
+                also(conn)
 
     def add_artifact(self, artifact: Artifact) -> None:
         with self._connect() as conn:

@@ -1,0 +1,226 @@
+"""The Compare tab: a sweep's plots and tables, any two run groups as ratios, and a sweep form.
+
+Handlers are module-level functions of (ctx, inputs) so tests and notebooks call the
+same code the buttons do. Errors come back as one visible line, never a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+import yaml
+
+from dashboard.context import DashboardContext
+from dashboard.messages import error_status, one_line
+from engines.errors import InputError
+from profiling import plots
+from profiling.compare import (
+    compare_runs,
+    gate,
+    parse_threshold,
+    per_config_table,
+    ratio_table,
+    run_groups,
+    select_runs,
+)
+from profiling.pareto import sweep_quality
+from profiling.sweep import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
+
+log = logging.getLogger(__name__)
+
+#: Shares the engine pool with the Synthesize tab: one measured thing at a time.
+CONCURRENCY_ID = "synthesize"
+EXAMPLE_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "piper_quick.yaml"
+
+
+def sweep_names(ctx: DashboardContext) -> list[str]:
+    return list(list_sweeps(ctx.store)["name"])
+
+
+def group_choices(ctx: DashboardContext) -> list[tuple[str, str]]:
+    groups = run_groups(ctx.store)
+    return [(f"{g.name} [{g.selector[:40]}] ({g.runs} runs)", g.selector) for g in groups.itertuples()]
+
+
+def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) -> tuple[Any, ...]:
+    """Status, per-config table, ratio table vs the reference, and the five figures for one sweep."""
+    empty = pd.DataFrame()
+    if not name:
+        return ("Pick a sweep.", empty, empty, *(None,) * 5)
+    try:
+        runs = sweep_runs_dataframe(ctx.store, name)
+        if runs.empty:
+            return (error_status(f"sweep '{name}' has no stored runs yet"), empty, empty, *(None,) * 5)
+        table = per_config_table(runs, by="config_label", metric="rtf").round(4)
+        ratios = reference_ratios(ctx, runs)
+        quality = sweep_quality(ctx.store, name, wer=with_wer)
+        metric = "relative_wer" if with_wer else "fidelity_distance"
+        figures = (
+            plots.rtf_box(runs), plots.rtf_vs_length(runs),
+            plots.ttfa_vs_first_chunk(plots.first_chunks(ctx.store, runs)),
+            plots.stage_breakdown(ctx.store.stages_dataframe(), runs), plots.pareto(quality, metric),
+        )
+    except InputError as error:
+        return (error_status(one_line(error)), empty, empty, *(None,) * 5)
+    except Exception as error:  # keep serving; the log has the traceback
+        log.exception("sweep view failed")
+        return (error_status(one_line(error)), empty, empty, *(None,) * 5)
+    status = f"**{name}**: {len(runs)} measured runs over {runs['config_key'].nunique()} configurations."
+    return (status, table, ratios, *figures)
+
+
+def reference_ratios(ctx: DashboardContext, runs: pd.DataFrame) -> pd.DataFrame:
+    """Every configuration's RTF and synthesis time against its engine's reference configuration."""
+    rows = []
+    for engine, group in runs.groupby("engine", sort=False):
+        reference = group[group["is_reference"]]
+        if reference.empty:
+            continue
+        for label, candidate in group[~group["is_reference"]].groupby("config_label", sort=False):
+            for r in compare_runs(reference, candidate, None, metrics=("rtf", "synth_s")):
+                rows.append({"engine": engine, "configuration": label,
+                             "vs reference": reference["config_label"].iloc[0], **ratio_table([r]).iloc[0].to_dict()})
+    return pd.DataFrame(rows).round(4) if rows else pd.DataFrame()
+
+
+def compare_groups(
+    ctx: DashboardContext, baseline: str | None, candidate: str | None, threshold: str = "5%"
+) -> tuple[str, pd.DataFrame, go.Figure | None, go.Figure | None]:
+    """Ratio table, forest plot and the two groups' RTF boxes; the gate's verdict as the status line."""
+    if not baseline or not candidate:
+        return "Pick a baseline and a candidate.", pd.DataFrame(), None, None
+    try:
+        limit = parse_threshold(threshold or "5%")
+        a, b = select_runs(ctx.store, baseline), select_runs(ctx.store, candidate)
+        ratios = compare_runs(a.runs, b.runs, ctx.store.stages_dataframe())
+        if not ratios:
+            raise InputError("the two selections share no finished measured runs to compare")
+    except InputError as error:
+        return error_status(one_line(error)), pd.DataFrame(), None, None
+    result = gate(ratios, limit)
+    verdict = (f"gate passed: nothing slower than +{limit:.0%} with 95% confidence" if result.passed else
+               f"**gate FAILED**: slower than +{limit:.0%} with 95% confidence: "
+               + ", ".join(r.metric for r in result.regressions))
+    both = pd.concat([a.runs.assign(group=f"baseline: {a.name}"), b.runs.assign(group=f"candidate: {b.name}")])
+    table = ratio_table(ratios).round(4)
+    return f"{a.name} → {b.name}: {verdict}", table, plots.ratio_forest(table), plots.rtf_box(both, x="group")
+
+
+def _eta(done: int, total: int, already: int, started: float) -> str:
+    ran = done - already
+    if ran <= 0:
+        return "ETA —"
+    remaining = (time.monotonic() - started) / ran * (total - done)
+    return f"ETA {int(remaining // 60)}m{int(remaining % 60):02d}s"
+
+
+def run_sweep_text(
+    ctx: DashboardContext, text: str, cancel: threading.Event, progress: Any = None
+) -> str:
+    """Parse the form's YAML and run it (resuming if it ran before); returns the status line."""
+    cancel.clear()
+    try:
+        data = yaml.safe_load(text or "")
+        spec = spec_from_mapping(data if isinstance(data, dict) else {})
+        started = time.monotonic()
+        first: list[int] = []
+
+        def report(update: SweepProgress) -> None:
+            if not first:
+                first.append(update.done)
+            if progress is not None:
+                label = update.config_label[:50] or "starting"
+                progress((update.done, update.total),
+                         desc=f"{update.done}/{update.total} runs, {_eta(update.done, update.total, first[0], started)}"
+                         f" — {label}")
+
+        outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
+    except yaml.YAMLError as error:
+        return error_status(f"the sweep is not valid YAML: {one_line(error)}")
+    except InputError as error:
+        return error_status(one_line(error))
+    except Exception as error:
+        log.exception("sweep failed")
+        return error_status(one_line(error))
+    state = "cancelled" if outcome.cancelled else "finished"
+    return (f"**Sweep {state}:** '{outcome.name}' {outcome.completed}/{outcome.total} runs stored "
+            f"({outcome.already_done} from earlier attempts, {outcome.ran} now, {outcome.errors} errors).")
+
+
+def build(ctx: DashboardContext) -> None:
+    cancel = threading.Event()
+    example = EXAMPLE_SWEEP.read_text(encoding="utf-8") if EXAMPLE_SWEEP.is_file() else ""
+    with gr.Accordion("Run a sweep", open=False):
+        gr.Markdown("A sweep in YAML (the same format as `python -m profiling sweep FILE`). Running it again "
+                    "resumes: finished runs are kept and not repeated.")
+        sweep_text = gr.Code(value=example, language="yaml", label="sweep", elem_id="compare-sweep-yaml")
+        with gr.Row():
+            run_button = gr.Button("Run sweep", variant="primary", elem_id="compare-sweep-run")
+            cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-sweep-cancel")
+        sweep_status = gr.Markdown("", elem_id="compare-sweep-status")
+    with gr.Row():
+        sweep_pick = gr.Dropdown(choices=sweep_names(ctx), label="Sweep", elem_id="compare-sweep-pick", scale=3,
+                                 allow_custom_value=True)
+        with_wer = gr.Checkbox(False, label="Pareto on relative WER (pocketsphinx, slower) instead of fidelity")
+        refresh = gr.Button("Refresh", scale=1)
+    view_status = gr.Markdown("Pick a sweep.", elem_id="compare-view-status")
+    config_table = gr.Dataframe(label="Per configuration: RTF median, p95, mean, std, 95% bootstrap CI",
+                                interactive=False)
+    reference_table = gr.Dataframe(label="Against the reference configuration (ratio with 95% CI)",
+                                   interactive=False)
+    with gr.Row():
+        box_plot, length_plot = gr.Plot(label="RTF by configuration"), gr.Plot(label="RTF vs text length")
+    with gr.Row():
+        ttfa_plot, stage_plot = gr.Plot(label="TTFA vs first chunk"), gr.Plot(label="Stage breakdown")
+    pareto_plot = gr.Plot(label="Pareto: speed vs quality")
+
+    gr.Markdown("### Compare any two run groups")
+    with gr.Row():
+        choices = group_choices(ctx)
+        baseline = gr.Dropdown(choices=choices, label="Baseline", allow_custom_value=True,
+                               elem_id="compare-baseline")
+        candidate = gr.Dropdown(choices=choices, label="Candidate", allow_custom_value=True,
+                                elem_id="compare-candidate")
+        threshold = gr.Textbox("5%", label="Max regression", scale=0, min_width=120)
+        compare_button = gr.Button("Compare", variant="primary")
+    compare_status = gr.Markdown("", elem_id="compare-status")
+    ratio_df = gr.Dataframe(label="Candidate / baseline", interactive=False)
+    with gr.Row():
+        forest_plot, groups_plot = gr.Plot(label="Ratios with 95% CI"), gr.Plot(label="RTF of both")
+
+    view_outputs = [view_status, config_table, reference_table, box_plot, length_plot, ttfa_plot, stage_plot,
+                    pareto_plot]
+
+    def show(name: str | None, wer: bool) -> tuple[Any, ...]:
+        return sweep_view(ctx, name, wer)
+
+    def refresh_choices() -> tuple[Any, ...]:
+        groups = group_choices(ctx)
+        return gr.update(choices=sweep_names(ctx)), gr.update(choices=groups), gr.update(choices=groups)
+
+    def run(text: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        return run_sweep_text(ctx, text, cancel, progress)
+
+    def stop() -> str:
+        cancel.set()
+        return "Cancelling after the run in progress…"
+
+    def compare(a: str | None, b: str | None, limit: str) -> tuple[Any, ...]:
+        return compare_groups(ctx, a, b, limit)
+
+    sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view")
+    with_wer.change(show, [sweep_pick, with_wer], view_outputs)
+    refresh.click(refresh_choices, None, [sweep_pick, baseline, candidate])
+    run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=CONCURRENCY_ID).then(
+        refresh_choices, None, [sweep_pick, baseline, candidate])
+    # Outside the queue's concurrency limit, so it lands while the sweep is running.
+    cancel_button.click(stop, None, sweep_status, api_name="cancel_sweep", concurrency_limit=None)
+    compare_button.click(compare, [baseline, candidate, threshold],
+                         [compare_status, ratio_df, forest_plot, groups_plot], api_name="compare_groups")

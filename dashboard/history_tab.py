@@ -1,0 +1,120 @@
+"""The History tab: every stored run group, filtered; pick two to compare; export runs as CSV or Parquet.
+
+A group is a bench batch (selector = batch id) or one configuration of a sweep
+(selector = ``sweep:NAME/KEY``): the same selectors ``python -m profiling compare`` takes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from dashboard.compare_tab import compare_groups
+from dashboard.context import DashboardContext
+from dashboard.messages import error_status
+from engines.registry import engine_names
+from profiling.compare import run_groups, select_runs
+
+ALL = "all"
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+def filtered_groups(ctx: DashboardContext, engine: str = ALL, mode: str = ALL, contains: str = "") -> pd.DataFrame:
+    groups = run_groups(ctx.store)
+    if engine and engine != ALL:
+        groups = groups[groups["engine"] == engine]
+    if mode and mode != ALL:
+        groups = groups[groups["mode"] == mode]
+    if contains and contains.strip():
+        needle = contains.strip().lower()
+        groups = groups[groups["name"].str.lower().str.contains(needle, regex=False)
+                        | groups["selector"].str.lower().str.contains(needle, regex=False)]
+    return groups.reset_index(drop=True)
+
+
+def filtered_runs(ctx: DashboardContext, engine: str = ALL, mode: str = ALL, contains: str = "") -> pd.DataFrame:
+    """Every stored run (warm-ups included, flagged) of the groups the filter shows."""
+    groups = filtered_groups(ctx, engine, mode, contains)
+    frames = [select_runs(ctx.store, selector).runs for selector in groups["selector"]]
+    if not frames:
+        return pd.DataFrame(columns=ctx.store.runs_dataframe().columns)
+    return pd.concat(frames, ignore_index=True)
+
+
+def export_runs(ctx: DashboardContext, fmt: str, engine: str = ALL, mode: str = ALL, contains: str = "") -> Path:
+    """Write the filtered runs to ``<data dir>/exports/`` as CSV or Parquet; returns the file."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {EXPORT_FORMATS}")
+    frame = filtered_runs(ctx, engine, mode, contains)
+    folder = ctx.store.data_dir / "exports"
+    folder.mkdir(exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"runs-{stamp}.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def build(ctx: DashboardContext) -> None:
+    with gr.Row():
+        engine = gr.Dropdown(choices=[ALL, *engine_names()], value=ALL, label="Engine", elem_id="history-engine")
+        mode = gr.Dropdown(choices=[ALL, "batch", "stream"], value=ALL, label="Mode")
+        contains = gr.Textbox(label="Name or selector contains", elem_id="history-contains")
+        refresh = gr.Button("Refresh")
+    table = gr.Dataframe(value=filtered_groups(ctx), label="Run groups (newest first)", interactive=False,
+                         elem_id="history-table")
+    gr.Markdown("Select two groups (or click rows: the first click fills Baseline, the second Candidate).")
+    with gr.Row():
+        choices = list(filtered_groups(ctx)["selector"])
+        baseline = gr.Dropdown(choices=choices, label="Baseline", allow_custom_value=True)
+        candidate = gr.Dropdown(choices=choices, label="Candidate", allow_custom_value=True)
+        threshold = gr.Textbox("5%", label="Max regression", scale=0, min_width=120)
+        compare_button = gr.Button("Compare", variant="primary")
+    status = gr.Markdown("", elem_id="history-status")
+    ratio_df = gr.Dataframe(label="Candidate / baseline", interactive=False)
+    with gr.Row():
+        forest_plot, box_plot = gr.Plot(label="Ratios with 95% CI"), gr.Plot(label="RTF of both")
+    with gr.Row():
+        csv_button = gr.Button("Export CSV")
+        parquet_button = gr.Button("Export Parquet")
+    export_file = gr.File(label="Export", interactive=False)
+
+    filters = [engine, mode, contains]
+
+    def show(e: str, m: str, c: str) -> tuple[Any, ...]:
+        groups = filtered_groups(ctx, e, m, c)
+        selectors = list(groups["selector"])
+        return groups, gr.update(choices=selectors), gr.update(choices=selectors)
+
+    def pick(a: str | None, b: str | None, groups: pd.DataFrame, event: gr.SelectData) -> tuple[Any, ...]:
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        selector = str(pd.DataFrame(groups).iloc[int(row)]["selector"])
+        if not a:
+            return selector, b
+        return (a, selector) if not b else (selector, None)  # both set: start a new pair
+
+    def compare(a: str | None, b: str | None, limit: str) -> tuple[Any, ...]:
+        return compare_groups(ctx, a, b, limit)
+
+    def export(fmt: str, e: str, m: str, c: str) -> tuple[Any, ...]:
+        try:
+            path = export_runs(ctx, fmt, e, m, c)
+        except Exception as error:  # disk full, pyarrow missing: one line on the page
+            return None, error_status(f"export failed: {error}")
+        return str(path), f"Exported {fmt.upper()}: `{path}`"
+
+    for control in filters:
+        control.change(show, filters, [table, baseline, candidate])
+    refresh.click(show, filters, [table, baseline, candidate])
+    table.select(pick, [baseline, candidate, table], [baseline, candidate])
+    compare_button.click(compare, [baseline, candidate, threshold], [status, ratio_df, forest_plot, box_plot],
+                         api_name="history_compare")
+    csv_button.click(lambda e, m, c: export("csv", e, m, c), filters, [export_file, status], api_name="export_csv")
+    parquet_button.click(lambda e, m, c: export("parquet", e, m, c), filters, [export_file, status],
+                         api_name="export_parquet")

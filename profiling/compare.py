@@ -1,0 +1,294 @@
+"""Statistics that separate a real change from noise: bootstrap intervals, A-vs-B ratios, a regression gate.
+
+A ratio is candidate / baseline of the medians (> 1 = candidate slower for a time).
+Its 95% interval comes from resampling both sides independently. When the
+interval covers 1 the verdict is "no measurable difference". The gate fails a
+metric only when the WHOLE interval lies above 1 + threshold: slower beyond the
+threshold with confidence, not merely a slower median.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from profiling.stats import Summary
+from profiling.store import ResultsStore
+
+NO_DIFFERENCE = "no measurable difference"
+DEFAULT_RESAMPLES = 4000
+CONFIDENCE = 0.95
+#: Stages shorter than this (median, both sides) are not gated: microsecond stages are all jitter.
+MIN_GATED_STAGE_S = 0.001
+#: Whole-run metrics the gate checks (times: bigger is worse).
+GATED_METRICS: tuple[str, ...] = ("rtf", "ttfa_s", "synth_s")
+
+
+@dataclass(frozen=True)
+class ConfigStats:
+    """Median, p95, mean, std and a bootstrap 95% interval of the median, for one metric of one configuration."""
+
+    name: str
+    summary: Summary
+    ci_low: float
+    ci_high: float
+
+    @property
+    def n(self) -> int:
+        return self.summary.n
+
+    @property
+    def median(self) -> float:
+        return self.summary.median
+
+
+@dataclass(frozen=True)
+class Ratio:
+    metric: str
+    baseline_median: float
+    candidate_median: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+    n_baseline: int
+    n_candidate: int
+
+    @property
+    def verdict(self) -> str:
+        if self.ci_low <= 1.0 <= self.ci_high:
+            return NO_DIFFERENCE
+        word = "slower" if self.ratio > 1 else "faster"
+        factor = self.ratio if self.ratio > 1 else 1 / self.ratio
+        return f"candidate {factor:.2f}x {word}"
+
+    def regressed(self, max_regression: float) -> bool:
+        """Slower beyond the threshold with confidence: the interval's lower end is above 1 + threshold."""
+        return self.ci_low > 1.0 + max_regression
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def bootstrap_ci(
+    values: Sequence[float], statistic: str = "median", resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval (95%) of the median (or mean) of ``values``."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        raise ValueError("no values for a confidence interval")
+    if array.size == 1:
+        return float(array[0]), float(array[0])
+    reduce = np.median if statistic == "median" else np.mean
+    samples = _rng(seed).choice(array, size=(resamples, array.size), replace=True)
+    stats = reduce(samples, axis=1)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(stats, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def config_stats(name: str, values: Sequence[float], seed: int = 0) -> ConfigStats:
+    low, high = bootstrap_ci(values, seed=seed)
+    return ConfigStats(name, Summary.of(name, list(values)), low, high)
+
+
+def ratio(
+    metric: str, baseline: Sequence[float], candidate: Sequence[float],
+    resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+) -> Ratio:
+    """candidate/baseline ratio of medians with a 95% bootstrap interval (both sides resampled)."""
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError(f"{metric}: both sides need at least one value")
+    rng = _rng(seed)
+    med_a = np.median(rng.choice(a, size=(resamples, a.size), replace=True), axis=1)
+    med_b = np.median(rng.choice(b, size=(resamples, b.size), replace=True), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = med_b / med_a
+    ratios = ratios[np.isfinite(ratios)]
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = (np.percentile(ratios, [tail, 100 - tail]) if ratios.size else (np.nan, np.nan))
+    point = float(np.median(b) / np.median(a)) if np.median(a) else float("nan")
+    return Ratio(metric, float(np.median(a)), float(np.median(b)), point, float(low), float(high), a.size, b.size)
+
+
+# --- runs from the store -----------------------------------------------------------------
+def measured_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Finished, non-warm-up runs (what statistics are about)."""
+    return runs[(runs["status"] == "ok") & (~runs["warmup"].astype(bool))]
+
+
+def metric_values(runs: pd.DataFrame, metric: str) -> list[float]:
+    values = pd.to_numeric(measured_runs(runs)[metric], errors="coerce").dropna()
+    return [float(v) for v in values]
+
+
+def stage_values(stages: pd.DataFrame, run_ids: Sequence[str]) -> dict[str, list[float]]:
+    """Inclusive seconds per stage over the given runs."""
+    chosen = stages[stages["run_id"].isin(set(run_ids))]
+    return {name: [float(v) for v in group["inclusive_s"]] for name, group in chosen.groupby("stage", sort=False)}
+
+
+def per_config_table(runs: pd.DataFrame, by: str = "config_label", metric: str = "rtf") -> pd.DataFrame:
+    """Per configuration: n, median, p95, mean, std and the bootstrap 95% interval of the median."""
+    rows = []
+    for name, group in measured_runs(runs).groupby(by, sort=False):
+        values = metric_values(group, metric)
+        if not values:
+            continue
+        stats = config_stats(str(name), values)
+        s = stats.summary
+        rows.append({
+            by: name, "metric": metric, "n": s.n, "median": s.median, "p95": s.p95, "mean": s.mean,
+            "std": s.std, "ci_low": stats.ci_low, "ci_high": stats.ci_high,
+        })
+    return pd.DataFrame(rows)
+
+
+def ratio_table(ratios: Sequence[Ratio]) -> pd.DataFrame:
+    return pd.DataFrame([
+        {
+            "metric": r.metric, "baseline": r.baseline_median, "candidate": r.candidate_median,
+            "ratio": r.ratio, "ci_low": r.ci_low, "ci_high": r.ci_high, "verdict": r.verdict,
+        }
+        for r in ratios
+    ])
+
+
+def compare_runs(
+    baseline_runs: pd.DataFrame, candidate_runs: pd.DataFrame, stages: pd.DataFrame | None = None,
+    metrics: Sequence[str] = GATED_METRICS, min_stage_s: float = MIN_GATED_STAGE_S, seed: int = 0,
+) -> list[Ratio]:
+    """Ratios for whole-run metrics, then for each stage both sides have (stages too short are skipped)."""
+    results = []
+    for metric in metrics:
+        a, b = metric_values(baseline_runs, metric), metric_values(candidate_runs, metric)
+        if a and b:
+            results.append(ratio(metric, a, b, seed=seed))
+    if stages is not None:
+        a_stages = stage_values(stages, list(measured_runs(baseline_runs)["run_id"]))
+        b_stages = stage_values(stages, list(measured_runs(candidate_runs)["run_id"]))
+        for name, a in a_stages.items():
+            b = b_stages.get(name)
+            if not b or max(np.median(a), np.median(b)) < min_stage_s:
+                continue
+            results.append(ratio(f"stage:{name}", a, b, seed=seed))
+    return results
+
+
+@dataclass(frozen=True)
+class GateResult:
+    max_regression: float
+    ratios: tuple[Ratio, ...]
+
+    @property
+    def regressions(self) -> tuple[Ratio, ...]:
+        return tuple(r for r in self.ratios if r.regressed(self.max_regression))
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+
+def gate(ratios: Sequence[Ratio], max_regression: float) -> GateResult:
+    return GateResult(max_regression, tuple(ratios))
+
+
+def parse_threshold(text: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    from engines.errors import InputError
+
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise InputError(f"--max-regression expects e.g. 5% or 0.05, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise InputError(f"--max-regression must be 0 or more, got {text!r}")
+    return value
+
+
+# --- choosing runs: batch ids, sweep configurations, labels ----------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """Runs picked by a selector string, with a readable name for tables and plots."""
+
+    selector: str
+    name: str
+    runs: pd.DataFrame
+
+
+def select_runs(store: ResultsStore, selector: str) -> Selection:
+    """Resolve ``selector``, tried in this order:
+
+    1. ``sweep:NAME/CONFIG``: a sweep configuration (CONFIG = key, key prefix, or exact label);
+    2. a batch id, or a unique prefix of one (6+ characters);
+    3. a run label (``bench --label``; sweep runs carry their configuration's label).
+    """
+    from engines.errors import InputError
+    from profiling.sweep import sweep_configs_dataframe, sweep_runs_dataframe
+
+    selector = selector.strip()
+    if not selector:
+        raise InputError("empty run selector: give a batch id, sweep:NAME/CONFIG or a label")
+    if selector.startswith("sweep:"):
+        name, _, config = selector[len("sweep:"):].partition("/")
+        runs = sweep_runs_dataframe(store, name)
+        if runs.empty:
+            raise InputError(f"sweep '{name}' has no stored runs")
+        if not config:
+            return Selection(selector, f"sweep {name}", runs)
+        configs = sweep_configs_dataframe(store, name)
+        hits = configs[(configs["label"] == config) | configs["config_key"].str.startswith(config)]
+        if len(hits) != 1:
+            known = "; ".join(f"{k} ({lab})" for k, lab in zip(configs["config_key"], configs["label"], strict=True))
+            raise InputError(f"'{config}' matches {len(hits)} configurations of sweep '{name}' (known: {known})")
+        key, label = hits.iloc[0]["config_key"], hits.iloc[0]["label"]
+        return Selection(selector, label, runs[runs["config_key"] == key])
+    runs = store.runs_dataframe()
+    if len(selector) >= 6:
+        batches = runs.loc[runs["batch_id"].str.startswith(selector), "batch_id"].unique()
+        if len(batches) == 1:
+            chosen = runs[runs["batch_id"] == batches[0]]
+            label = chosen["label"].iloc[0] or f"{chosen['engine'].iloc[0]} batch {batches[0][:8]}"
+            return Selection(selector, label, chosen)
+        if len(batches) > 1:
+            raise InputError(f"'{selector}' is the start of {len(batches)} batch ids: give more characters")
+    labelled = runs[runs["label"] == selector]
+    if labelled.empty:
+        raise InputError(
+            f"no runs match '{selector}' (give a batch id, sweep:NAME/CONFIG, or a label stored with runs)"
+        )
+    return Selection(selector, selector, labelled)
+
+
+def run_groups(store: ResultsStore) -> pd.DataFrame:
+    """What the History tab lists: sweep configurations (sweep:NAME/KEY) and plain bench batches (batch id)."""
+    from profiling.sweep import list_sweeps, sweep_runs_dataframe
+
+    runs = store.runs_dataframe()
+    measured = measured_runs(runs)
+    rows = []
+    in_sweeps: set[str] = set()
+    for name in list_sweeps(store)["name"]:
+        frame = measured_runs(sweep_runs_dataframe(store, name))
+        in_sweeps |= set(sweep_runs_dataframe(store, name)["batch_id"])
+        for (key, label), group in frame.groupby(["config_key", "config_label"], sort=False):
+            rows.append(_group_row(f"sweep:{name}/{key}", label, group))
+    for batch, group in measured[~measured["batch_id"].isin(in_sweeps)].groupby("batch_id", sort=False):
+        rows.append(_group_row(str(batch), group["label"].iloc[0] or str(batch)[:8], group))
+    columns = ["selector", "name", "engine", "device", "precision", "mode", "runs", "median_rtf", "last_run"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("last_run", ascending=False, ignore_index=True)
+
+
+def _group_row(selector: str, name: str, group: pd.DataFrame) -> dict[str, object]:
+    return {
+        "selector": selector, "name": name, "engine": group["engine"].iloc[0], "device": group["device"].iloc[0],
+        "precision": group["precision"].iloc[0], "mode": group["mode"].iloc[0], "runs": len(group),
+        "median_rtf": float(group["rtf"].median()), "last_run": group["created_at"].max(),
+    }

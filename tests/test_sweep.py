@@ -1,0 +1,216 @@
+"""Sweeps: spec files, deterministic plans and keys, real Piper runs, and resume after a real SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engines.errors import InputError
+from profiling.store import ResultsStore
+from profiling.sweep import (
+    completed_keys,
+    load_sweep_spec,
+    plan,
+    run_sweep,
+    spec_from_mapping,
+    sweep_runs_dataframe,
+)
+from profiling.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
+from tests.conftest import REPO_ROOT
+
+TINY = {
+    "name": "tiny",
+    "engines": [{"engine": "piper", "knobs": {"deterministic": True}, "grid": {"length_scale": [1.0, 1.2]}}],
+    "texts": {"inline": ["Hello there.", "Turn left here."]},
+    "repeats": 2,
+    "warmup": 1,
+}
+
+
+def test_text_sets_ship_with_the_project() -> None:
+    names = text_set_names()
+    for name in ("short", "medium", "long", "audio_1s", "audio_5s", "audio_10s", "audio_30s", "harvard"):
+        assert name in names
+        assert len(load_text_set(name)) >= 2
+    assert load_text_set("audio_30s").target_audio_s == TARGET_AUDIO_S["audio_30s"] == 30.0
+    # sized sets grow with their target: characters are a fair proxy for audio length
+    mean_chars = [
+        sum(len(i.text) for i in load_text_set(n).items) / len(load_text_set(n)) for n in TARGET_AUDIO_S
+    ]
+    assert mean_chars == sorted(mean_chars)
+    assert len(load_text_set("harvard")) == 20
+    with pytest.raises(InputError, match="unknown text set"):
+        load_text_set("nope")
+
+
+def test_yaml_and_toml_give_the_same_plan(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "s.yaml"
+    yaml_file.write_text(
+        "name: tiny\nengines:\n  - engine: piper\n    knobs: {deterministic: true}\n"
+        "    grid: {length_scale: [1.0, 1.2]}\ntexts: {inline: [Hello there., Turn left here.]}\n"
+        "repeats: 2\nwarmup: 1\n"
+    )
+    toml_file = tmp_path / "s.toml"
+    toml_file.write_text(
+        'name = "tiny"\nrepeats = 2\nwarmup = 1\n[texts]\ninline = ["Hello there.", "Turn left here."]\n'
+        '[[engines]]\nengine = "piper"\nknobs = { deterministic = true }\ngrid = { length_scale = [1.0, 1.2] }\n'
+    )
+    a, b = plan(load_sweep_spec(yaml_file)), plan(load_sweep_spec(toml_file))
+    keys_a = [i.run_key(r) for i in a.items for r in i.repeats]
+    keys_b = [i.run_key(r) for i in b.items for r in i.repeats]
+    assert keys_a == keys_b and len(set(keys_a)) == a.total_runs == 2 * 2 * 2
+    # defaults filled in: writing a knob's default explicitly names the same configuration
+    explicit = spec_from_mapping({**TINY, "engines": [{
+        "engine": "piper", "knobs": {"deterministic": True, "noise_scale": 0.667}, "grid": {"length_scale": [1.0, 1.2]},
+    }]})
+    assert [c.key for c in plan(explicit).configs] == [c.key for c in a.configs]
+
+
+def test_shuffled_order_is_random_but_reproducible() -> None:
+    spec = spec_from_mapping({**TINY, "shuffle": True, "repeats": 4, "seed": 3})
+    first = [i.run_key(i.repeats[0]) for i in plan(spec).items]
+    again = [i.run_key(i.repeats[0]) for i in plan(spec).items]
+    other = [i.run_key(i.repeats[0]) for i in plan(spec_from_mapping({**TINY, "shuffle": True, "repeats": 4,
+                                                                        "seed": 4})).items]
+    assert first == again and sorted(first) == sorted(other) and first != other
+    assert first != sorted(first, key=lambda k: (k.split("/")[0], k))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"engines": [{"engine": "piper", "grid": {"length_scale": [9.0]}}]}, "above its maximum"),
+        ({"engines": [{"engine": "piper", "grid": {"no_such_knob": [1]}}]}, "unknown knob"),
+        ({"engines": [{"engine": "nope"}]}, "unknown engine"),
+        ({"colour": "red"}, "unknown key"),
+        ({"texts": "no_such_set"}, "unknown text set"),
+        ({"repeats": 0}, "repeats must be"),
+        ({"chunking": {"max_chars": [50]}}, "only applies to mode: stream"),
+    ],
+)
+def test_bad_specs_fail_before_anything_runs(change: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        plan(spec_from_mapping({**TINY, **change}))
+
+
+def test_cli_bad_sweep_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nengines: [{engine: piper, grid: {length_scale: [99]}}]\n")
+    result = _cli("sweep", str(bad), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "above its maximum" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sweep_runs_through_the_store_and_a_rerun_runs_nothing(isolated_data_dir: Path) -> None:
+    store = ResultsStore(isolated_data_dir)
+    spec = spec_from_mapping(TINY)
+    outcome = run_sweep(spec, store)
+    assert (outcome.ran, outcome.already_done, outcome.errors, outcome.completed) == (8, 0, 0, 8)
+    runs = sweep_runs_dataframe(store, "tiny")
+    assert len(runs) == 8 and runs["run_key"].is_unique
+    assert set(runs["config_label"]) == {"piper fp32 length_scale=1.0", "piper fp32 length_scale=1.2"}
+    assert runs["rtf"].gt(0).all() and not runs["warmup"].any()
+    # one warm-up per model load, stored and flagged, never keyed
+    all_runs = store.runs_dataframe()
+    assert all_runs["warmup"].sum() == 1 and len(all_runs) == 9
+    # slower speech really is longer audio: the grid value reached the engine
+    medians = runs.groupby("length_scale")["audio_s"].median()
+    assert medians[1.2] > medians[1.0]
+    again = run_sweep(spec, store)
+    assert (again.ran, again.already_done) == (0, 8)
+    assert store.count_runs() == 9
+    # growing the sweep runs only the new repeats
+    more = run_sweep(spec_from_mapping({**TINY, "repeats": 3}), store)
+    assert (more.ran, more.already_done) == (4, 8)
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_runs(tmp_path: Path) -> None:
+    spec_file = tmp_path / "resume.yaml"
+    spec_file.write_text(
+        "name: resume\nengines:\n  - engine: piper\n    knobs: {deterministic: true}\n"
+        "    grid: {length_scale: [1.0, 1.1]}\ntexts: {inline: [Turn left here.]}\n"
+        "repeats: 8\nwarmup: 1\nshuffle: true\n"
+    )
+    data_dir = tmp_path / "data"
+    db = data_dir / "runs.sqlite"
+    total = 2 * 1 * 8
+    process = subprocess.Popen(
+        [sys.executable, "-m", "profiling", "sweep", str(spec_file), "--data-dir", str(data_dir), "--no-progress"],
+        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    killed_at = _wait_for_runs(db, at_least=3, process=process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    store = ResultsStore(data_dir)
+    before = completed_keys(store, "resume")
+    assert 3 <= len(before) < total, f"kill came too late ({killed_at} runs)"
+    _assert_intact(db)
+
+    result = _cli("sweep", str(spec_file), "--data-dir", str(data_dir), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    resumed = f"{total}/{total} runs stored ({len(before)} from earlier attempts, {total - len(before)} now"
+    assert resumed in result.stdout
+    after = completed_keys(store, "resume")
+    assert before <= after and len(after) == total
+    runs = store.runs_dataframe()
+    measured = runs[~runs["warmup"]]
+    assert len(measured) == total  # no orphan measured run: key and run share one transaction
+    keys = [store.load_run(r).annotations["sweep_run_key"] for r in measured["run_id"]]
+    assert len(keys) == len(set(keys)) == total  # no (config, text, repeat) ran twice
+    _assert_intact(db)
+
+
+def _wait_for_runs(db: Path, at_least: int, process: subprocess.Popen, limit_s: float = 120) -> int:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "sweep exited early"
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                    count = conn.execute("SELECT COUNT(*) FROM sweep_runs").fetchone()[0]
+            except sqlite3.OperationalError:  # table not created yet
+                count = 0
+            if count >= at_least:
+                return int(count)
+        time.sleep(0.02)
+    raise AssertionError("the sweep did not store runs in time")
+
+
+def _assert_intact(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        orphans = conn.execute("SELECT COUNT(*) FROM sweep_runs k LEFT JOIN runs r USING (run_id)"
+                               " WHERE r.run_id IS NULL").fetchone()[0]
+        assert orphans == 0
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "profiling", *args], cwd=REPO_ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_shipped_sweep_files_plan() -> None:
+    files = sorted((REPO_ROOT / "sweeps").glob("*.yaml")) + sorted((REPO_ROOT / "sweeps").glob("*.toml"))
+    assert any(f.name == "piper_settings.yaml" for f in files)
+    for path in files:
+        spec = load_sweep_spec(path)
+        if any(e.engine != "piper" for e in spec.engines):
+            continue  # torch engines: planning would import them; the notebooks run those
+        sweep_plan = plan(spec)
+        assert sweep_plan.total_runs > 0 and len(sweep_plan.reference_keys) == len(spec.engines)
+    piper = plan(load_sweep_spec(REPO_ROOT / "sweeps" / "piper_settings.yaml"))
+    varied = {name for config in piper.configs for name, _ in config.varied}
+    assert varied == {"intra_op_threads", "graph_optimization", "length_scale"}
