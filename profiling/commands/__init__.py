@@ -9,4 +9,8 @@ exits 2.
 COMMAND_MODULES: tuple[str, ...] = (
     "profiling.commands.engines_cmd",
     "profiling.commands.bench",
+    "profiling.commands.stream",
+    "profiling.commands.sweep",
+    "profiling.commands.compare",
+    "profiling.commands.profile",
 )
