@@ -39,6 +39,7 @@ from profiling.commands.common import DEFAULT_TEXT
 from profiling.playback import PlaybackSettings
 from profiling.records import RunMode, RunRecord
 from profiling.runner import BenchResult, run_bench
+from profiling.stats import summarize_series
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def result_outputs(result: BenchResult) -> tuple[Any, ...]:
         stage_breakdown_figure(stages, synth) if measured_any else None,
         rtf_figure(records, rtf) if measured_any else None,
         ttfa_figure(records, ttfa) if measured_any else None,
-        stage_table(stages),
+        stage_table(stages, summarize_series(records)),
         _details(result),
     )
 

@@ -6,16 +6,23 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from profiling.stats import Summary
+from profiling.stats import SeriesSummary, Summary
 
 STAGE_COLUMNS: tuple[str, ...] = ("stage", "n", "median_ms", "p95_ms", "min_ms", "max_ms")
 
 
-def stage_table(stages: Sequence[Summary]) -> pd.DataFrame:
-    """One row per stage (full "a/b" path), times in milliseconds."""
+def stage_table(stages: Sequence[Summary], series: Sequence[SeriesSummary] = ()) -> pd.DataFrame:
+    """One row per stage (full "a/b" path), then one per item series (per token / per step), in ms."""
     rows = [
         (s.name, s.n, *(round(v * 1000, 3) for v in (s.median, s.p95, s.minimum, s.maximum)))
         for s in stages
+    ]
+    rows += [
+        (
+            f"per item: {s.name} ({s.items_per_run:g}/run, {s.rate_per_s:.2f}/s)", s.item.n,
+            *(round(v * 1000, 3) for v in (s.item.median, s.item.p95, s.item.minimum, s.item.maximum)),
+        )
+        for s in series
     ]
     return pd.DataFrame(rows, columns=list(STAGE_COLUMNS))
 

@@ -261,6 +261,16 @@ class Engine(ABC):
         """Devices usable on this machine (e.g. ``cpu``, ``cuda:0``)."""
         return ("cpu",)
 
+    @classmethod
+    def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
+        """Refuse, with the reason, what the declared capabilities cannot express.
+
+        Called with resolved settings before any model loads or any run is stored
+        (e.g. a knob combination that fails on this device, or a missing voice).
+        Raise InputError; the default accepts everything.
+        """
+        return None
+
     @property
     def random_weights(self) -> bool:
         """True when the loaded model has random weights: its audio is noise."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from profiling.stats import Summary
+from profiling.stats import SeriesSummary, Summary
 
 _UNITS = {"rtf": "x", "peak_rss_mb": "MiB", "audio_s": "s"}
 
@@ -46,4 +46,18 @@ def summary_table(stages: Sequence[Summary], metrics: Sequence[Summary]) -> str:
         rows.append((label, str(s.n), *(_seconds(v) for v in (s.median, s.p95, s.minimum, s.maximum))))
     for m in metrics:
         rows.append((m.name, str(m.n), *(_metric(m.name, v) for v in (m.median, m.p95, m.minimum, m.maximum))))
+    return format_table(headers, rows, right=range(1, len(headers)))
+
+
+def series_table(series: Sequence[SeriesSummary]) -> str:
+    """Per-item series (seconds per token / per step): median, p95, min, max per item and rate."""
+    headers = ("series", "items/run", "median", "p95", "min", "max", "items/s")
+    rows = [
+        (
+            s.name, f"{s.items_per_run:g}",
+            *(_seconds(v) for v in (s.item.median, s.item.p95, s.item.minimum, s.item.maximum)),
+            f"{s.rate_per_s:.2f}",
+        )
+        for s in series
+    ]
     return format_table(headers, rows, right=range(1, len(headers)))

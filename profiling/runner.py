@@ -85,6 +85,7 @@ def validate_request(request: BenchRequest) -> tuple[str, SynthesisSettings]:
     if request.voice.reference_audio is not None and not cls.capabilities.voice_cloning:
         raise InputError(f"engine '{cls.name}' does not clone voices: remove the reference audio")
     settings = resolve_settings(cls.capabilities, request.settings, cls.machine_devices())
+    cls.check_request(settings, request.voice)
     return text, settings
 
 

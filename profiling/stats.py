@@ -62,3 +62,32 @@ def summarize_metrics(records: Iterable[RunRecord]) -> list[Summary]:
     if not runs:
         return []
     return [Summary.of(metric, [float(getattr(r, metric)) for r in runs]) for metric in RUN_METRICS]
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """A per-item series (e.g. seconds per GPT token or per NFE step) pooled over measured runs."""
+
+    name: str
+    items_per_run: float
+    item: Summary
+
+    @property
+    def rate_per_s(self) -> float:
+        """Items per second at the median item time (tokens/s, steps/s)."""
+        return 1.0 / self.item.median if self.item.median > 0 else float("inf")
+
+
+def summarize_series(records: Iterable[RunRecord]) -> list[SeriesSummary]:
+    """Time series only: by convention a series named ``*_s`` holds seconds per item."""
+    pooled: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for record in measured(records):
+        for name, values in record.series.items():
+            if values and name.endswith("_s"):
+                pooled.setdefault(name, []).extend(values)
+                counts.setdefault(name, []).append(len(values))
+    return [
+        SeriesSummary(name, float(np.median(counts[name])), Summary.of(name, values))
+        for name, values in pooled.items()
+    ]

@@ -333,3 +333,28 @@ def test_torch_threads_knob_is_applied_and_recorded(voice: Voice) -> None:
         assert torch.get_num_threads() == 2 and timer.annotations["torch_threads"] == 2
     finally:
         torch.set_num_threads(before)  # process-wide: leave the test process as it was
+
+
+@pytest.mark.parametrize(
+    ("precision", "knobs", "message"),
+    [
+        ("fp32", {"vocoder_precision": "fp16"}, "vocoder_precision=fp16 on cpu is refused"),
+        ("bf16", {"dit_precision_mode": "cast", "nfe_step": 16}, "cannot run with the DiT cast to bfloat16"),
+    ],
+)
+def test_refusals_come_before_anything_is_loaded_or_stored(
+    tmp_path, precision: str, knobs: dict, message: str
+) -> None:
+    from profiling.runner import BenchRequest, EnginePool, run_bench
+    from profiling.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    pool = EnginePool()
+    request = BenchRequest(
+        SynthesisSettings("f5", precision=precision, knobs={"weights": "random-tiny", "torch_threads": 1, **knobs}),
+        text=SHORT, repeats=1, warmup=0,
+    )
+    with pytest.raises(InputError, match=message):
+        run_bench(request, pool, store)
+    assert store.count_runs() == 0
+    assert pool._engines == {}  # refused before any model was built

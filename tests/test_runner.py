@@ -86,3 +86,22 @@ def test_bad_requests_store_nothing(pool: EnginePool, tmp_path, overrides: dict,
     with pytest.raises(InputError, match=message):
         run_bench(request(**overrides), pool, store)
     assert store.count_runs() == 1
+
+
+def test_series_are_summarised_per_item() -> None:
+    from profiling.environment import capture_environment
+    from profiling.records import RunRecord
+    from profiling.stats import summarize_series
+
+    def record(values: list[float], warmup: bool = False) -> RunRecord:
+        return RunRecord(
+            engine="x", settings=SynthesisSettings("x"), mode=RunMode.BATCH, text="t",
+            environment=capture_environment(), batch_id="b", warmup=warmup,
+            series={"token_s": values, "nfe_t": [0.0, 0.5, 1.0]},
+        )
+
+    (summary,) = summarize_series([record([9.0] * 5, warmup=True), record([0.1, 0.2, 0.3]), record([0.2, 0.4, 0.2])])
+    assert summary.name == "token_s"  # not the non-time series, not the warm-up's items
+    assert summary.items_per_run == 3 and summary.item.n == 6
+    assert summary.item.median == pytest.approx(0.2)
+    assert summary.rate_per_s == pytest.approx(5.0)

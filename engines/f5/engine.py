@@ -287,6 +287,16 @@ class F5Engine(Engine):
         if reason:
             raise InputError(reason)
 
+    @classmethod
+    def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
+        """Knob combinations that cannot run are refused before anything loads or is stored."""
+        check_precision(settings)
+        plan = PrecisionPlan.from_settings(settings)
+        if plan.casts_dit:
+            from engines.f5.precision import dit_weight_dtype
+
+            cls._check_time_grid(settings, dit_weight_dtype(plan))
+
     def _check(self, settings: SynthesisSettings) -> None:
         """Refuse what cannot run before any stage starts (the per-call knobs may differ from load's)."""
         check_precision(settings)

@@ -16,8 +16,9 @@ from profiling.commands.common import (
     voice_from_args,
 )
 from profiling.records import RunMode, RunRecord, RunStatus
-from profiling.report import summary_table
+from profiling.report import series_table, summary_table
 from profiling.runner import BenchRequest, EnginePool, run_bench, validate_request
+from profiling.stats import summarize_series
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         f"{weights}; {len(first.text)} chars; model load {load}"
     )
     print(summary_table(result.stage_summary, result.metric_summary))
+    series = summarize_series(result.records)
+    if series:
+        print(series_table(series))
     rtf, ttfa = result.metric("rtf"), result.metric("ttfa_s")
     print(f"RTF median {rtf.median:.3f} (p95 {rtf.p95:.3f}); TTFA median {ttfa.median * 1000:.1f} ms")
     print(f"stored {len(result.records)} runs (batch {result.batch_id}) in {store.db_path}")
