@@ -297,7 +297,8 @@ def test_result_rendering_flags_random_weights_and_nests_stages() -> None:
     assert list(figure.layout.yaxis.ticktext) == ["gpt", "\u21b3 decode", "untimed"]  # child shown nested
     # "untimed" = 0.5 s synthesis - 0.3 s in top-level stages
     assert outputs[STAGE_PLOT].data[0].x[-1] == pytest.approx(200.0)
-    assert list(outputs[STAGES]["stage"]) == ["gpt", "gpt/decode"]
+    # Stages, then the per-item series (token_s in make_record: 0.1 s and 0.2 s per token).
+    assert list(outputs[STAGES]["stage"]) == ["gpt", "gpt/decode", "per item: token_s (2/run, 6.67/s)"]
 
 
 def test_main_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
