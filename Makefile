@@ -22,11 +22,11 @@ $(VENV)/.all: pyproject.toml | $(PY)
 
 dashboard: $(VENV)/.base
 	@scripts/system-packages.sh ffmpeg
-	$(PY) app.py
+	@$(PY) app.py
 
 test: $(VENV)/.all
 	@scripts/system-packages.sh ffmpeg chromium
-	$(PY) -m pytest -q
+	@$(PY) -m pytest -q
 
 lint: $(VENV)/.all
 	$(PY) -m ruff check .
