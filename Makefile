@@ -26,6 +26,7 @@ dashboard: $(VENV)/.base
 
 test: $(VENV)/.all
 	@scripts/system-packages.sh ffmpeg chromium
+	@$(PY) -m ruff check --quiet .
 	@$(PY) -m pytest -q
 
 lint: $(VENV)/.all
