@@ -8,6 +8,7 @@ Nothing here reaches the model hub.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 REQUIRED_FILES: tuple[str, ...] = ("config.json", "model.pth", "vocab.json")
 OPTIONAL_FILES: tuple[str, ...] = ("speakers_xtts.pth",)
+#: Lab-only shape facts XttsConfig cannot hold (it drops unknown keys); absent in released checkpoints.
+LAB_ARCH_FILE = "ttsperf_arch.json"
 
 #: Inference settings of the released v2 config.json (XttsConfig's own defaults differ).
 RELEASED_INFERENCE = {
@@ -47,6 +50,8 @@ class Architecture:
     gpt_n_model_channels: int
     gpt_n_heads: int
     vocab_size: int  # pad the stand-in vocab to this many tokens (0 = no padding)
+    #: HiFi-GAN upsample_initial_channel; 512 is the released value XttsArgs always builds.
+    hifigan_channels: int = 512
 
     def model_args(self) -> dict[str, Any]:
         return {
@@ -67,9 +72,11 @@ class Architecture:
 
 
 FULL = Architecture("full", gpt_layers=30, gpt_n_model_channels=1024, gpt_n_heads=16, vocab_size=RELEASED_VOCAB_SIZE)
-# HiFi-GAN and the speaker encoder keep their released shapes (XttsArgs cannot change them),
-# so a tiny model still loads through the real loader; only the GPT shrinks.
-TINY = Architecture("tiny", gpt_layers=2, gpt_n_model_channels=128, gpt_n_heads=2, vocab_size=0)
+# A released-width HiFi-GAN costs ~1 s per second of audio on this CPU, so tiny narrows it too.
+# XttsArgs cannot express that width: it travels in ttsperf_arch.json and LabXtts.init_models reads it.
+TINY = Architecture(
+    "tiny", gpt_layers=2, gpt_n_model_channels=128, gpt_n_heads=2, vocab_size=0, hifigan_channels=64
+)
 ARCHITECTURES = {"full": FULL, "tiny": TINY}
 
 
@@ -82,18 +89,54 @@ def make_config(arch: Architecture) -> XttsConfig:
     return config
 
 
+def xtts_class(hifigan_channels: int = 512) -> type[Xtts]:
+    """coqui's Xtts, or a subclass whose init_models() builds a narrower HiFi-GAN.
+
+    Xtts.load_checkpoint() calls init_models() before loading the state dict, so
+    the subclass goes through the real loader with strict key and shape checks.
+    """
+    from TTS.tts.models.xtts import Xtts
+
+    if hifigan_channels == 512:
+        return Xtts
+    return _lab_xtts(hifigan_channels)
+
+
+@functools.cache
+def _lab_xtts(hifigan_channels: int) -> type[Xtts]:
+    from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
+    from TTS.tts.models.xtts import Xtts
+
+    class LabXtts(Xtts):
+        def init_models(self) -> None:
+            super().init_models()
+            args = self.args
+            self.hifigan_decoder = HifiDecoder(
+                input_sample_rate=args.input_sample_rate,
+                output_sample_rate=args.output_sample_rate,
+                output_hop_length=args.output_hop_length,
+                ar_mel_length_compression=args.gpt_code_stride_len,
+                decoder_input_dim=args.decoder_input_dim,
+                d_vector_dim=args.d_vector_dim,
+                cond_d_vector_in_each_upsampling_layer=args.cond_d_vector_in_each_upsampling_layer,
+                upsample_initial_channel_decoder=hifigan_channels,
+            )
+
+    LabXtts.__name__ = LabXtts.__qualname__ = f"LabXtts{hifigan_channels}"
+    return LabXtts
+
+
 def build_random(arch: Architecture, seed: int, work_dir: Path | None = None) -> tuple[Xtts, XttsConfig]:
     """An eval-mode Xtts with seeded random weights and a stand-in vocab written to ``work_dir``."""
     import torch
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
-    from TTS.tts.models.xtts import Xtts
 
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ttsperf-xtts-"))
     vocab = build_vocab(work_dir / "vocab.json", pad_to=arch.vocab_size)
     config = make_config(arch)
     config.model_args.tokenizer_file = str(vocab)
     torch.manual_seed(seed)
-    model = Xtts(config)
+    model = xtts_class(arch.hifigan_channels)(config)
     # The GPT only exists once a tokenizer is set and init_models() runs again.
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(vocab))
     model.init_models()
@@ -116,15 +159,17 @@ def check_checkpoint_dir(directory: Path) -> None:
 def load_checkpoint(directory: Path, use_deepspeed: bool = False) -> tuple[Xtts, XttsConfig]:
     """Load a released-layout directory through coqui's own loader (never the hub)."""
     from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
 
     check_checkpoint_dir(directory)
     config = XttsConfig()
     try:
         config.load_json(str(directory / "config.json"))
+        lab_file = directory / LAB_ARCH_FILE
+        lab = json.loads(lab_file.read_text(encoding="utf-8")) if lab_file.is_file() else {}
+        hifigan_channels = int(lab.get("hifigan_channels", 512))
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise LoadError(f"cannot read {directory / 'config.json'}: {error}") from None
-    model = Xtts(config)
+        raise LoadError(f"cannot read the config in {directory}: {error}") from None
+    model = xtts_class(hifigan_channels)(config)
     try:
         model.load_checkpoint(config, checkpoint_dir=str(directory), eval=True, use_deepspeed=use_deepspeed)
     except (OSError, RuntimeError, KeyError, ValueError) as error:
@@ -132,18 +177,26 @@ def load_checkpoint(directory: Path, use_deepspeed: bool = False) -> tuple[Xtts,
     return model, config
 
 
-def save_checkpoint(model: Xtts, config: XttsConfig, directory: Path) -> Path:
-    """Write ``model`` in the released layout: config.json, model.pth ({"model": state}), vocab.json."""
+def save_checkpoint(model: Xtts, config: XttsConfig, directory: Path, arch: Architecture | None = None) -> Path:
+    """Write ``model`` in the released layout: config.json, model.pth ({"model": state}), vocab.json.
+
+    A non-released HiFi-GAN width adds ttsperf_arch.json (coqui ignores the file).
+    """
     import torch
 
     directory.mkdir(parents=True, exist_ok=True)
+    if arch is not None and arch.hifigan_channels != 512:
+        lab = {"architecture": arch.name, "hifigan_channels": arch.hifigan_channels}
+        (directory / LAB_ARCH_FILE).write_text(json.dumps(lab), encoding="utf-8")
     vocab_src = Path(config.model_args.tokenizer_file)
     (directory / "vocab.json").write_bytes(vocab_src.read_bytes())
     saved = make_config_copy(config)
     saved.model_args.tokenizer_file = ""  # the loader finds vocab.json beside model.pth
     (directory / "config.json").write_text(json.dumps(saved.to_dict(), indent=2), encoding="utf-8")
-    # The released file has no gpt_inference.* keys: those are built by init_gpt_for_inference().
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("gpt.gpt_inference.")}
+    # The released file lacks what init_gpt_for_inference() adds (gpt_inference.*, gpt.wte aliasing
+    # mel_embedding); the loader's first strict load_state_dict expects exactly that.
+    inference_only = ("gpt.gpt_inference.", "gpt.gpt.wte.")
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(inference_only)}
     torch.save({"model": state}, directory / "model.pth")
     return directory
 

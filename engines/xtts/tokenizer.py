@@ -9,6 +9,7 @@ enough for random weights: the compute per token is the same.
 
 from __future__ import annotations
 
+import os
 import string
 from pathlib import Path
 
@@ -20,7 +21,8 @@ LANGUAGES: tuple[str, ...] = (
 #: The released vocab has 6681 entries; padding to it keeps the text embedding full size.
 RELEASED_VOCAB_SIZE = 6681
 
-_CHARACTERS = string.ascii_lowercase + string.digits + string.punctuation + "àâäçéèêëîïôöùûüÿñßæœáíóúãõąćęłńśźżčďěňřšťůžğışő"
+_ACCENTED = "àâäçéèêëîïôöùûüÿñßæœáíóúãõąćęłńśźżčďěňřšťůžğışő"
+_CHARACTERS = string.ascii_lowercase + string.digits + string.punctuation + _ACCENTED
 
 
 def build_vocab(path: Path, pad_to: int = 0) -> Path:
@@ -39,5 +41,7 @@ def build_vocab(path: Path, pad_to: int = 0) -> Path:
     # Added as special tokens so "[en]" and "[SPACE]" are matched whole, as in the released file.
     tokenizer.add_special_tokens(specials)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(path))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tokenizer.save(str(tmp))
+    os.replace(tmp, path)  # atomic: another process may be reading the same file
     return path

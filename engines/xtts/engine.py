@@ -1,0 +1,312 @@
+"""Coqui XTTS v2 as a lab engine: local checkpoint or offline random weights.
+
+torch and TTS are imported inside methods only: ``import TTS`` takes ~12 s and
+the registry imports this module to read capabilities.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
+from engines.errors import InputError, LoadError
+from engines.hooks import NULL_HOOK, StageHook
+from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES
+from engines.xtts.precision import PrecisionPlan, module_dtypes
+from engines.xtts.voice_cache import ConditioningSettings, VoiceCache, VoiceProfile, cache_key, default_cache_dir
+
+if TYPE_CHECKING:
+    from engines.xtts.pipeline import GenerationSettings, StreamSettings, XttsRuntime
+
+
+class XttsEngine(Engine):
+    name = "xtts"
+    capabilities = XTTS_CAPABILITIES
+    hot_functions = (
+        "TTS.tts.layers.xtts.gpt_inference.GPT2InferenceModel.forward",
+        "TTS.tts.layers.xtts.gpt.GPT.generate",
+        "TTS.tts.layers.xtts.hifigan_decoder.HifiDecoder.forward",
+        "engines.xtts.pipeline.synthesize",
+        "engines.xtts.pipeline.condition",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runtime: XttsRuntime | None = None
+        self._weights = ""
+        self._checkpoint_dir: Path | None = None
+        self._caches: dict[Path | None, VoiceCache] = {}
+        self._facts: dict[str, str] = {}
+
+    # --- machine and load --------------------------------------------------------------
+    @classmethod
+    def machine_devices(cls) -> tuple[str, ...]:
+        import torch
+
+        return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+
+    @property
+    def random_weights(self) -> bool:
+        return self._weights.startswith("random")
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    def load(self, settings: SynthesisSettings, hook: StageHook = NULL_HOOK) -> None:
+        knobs = settings.knobs
+        weights = str(knobs.get("weights", "random-tiny"))
+        checkpoint = str(knobs.get("checkpoint_dir", "") or "")
+        plan = PrecisionPlan(settings.precision, str(knobs.get("precision_mode", "autocast")), settings.device_kind)
+        if weights == "checkpoint":
+            if not checkpoint:
+                raise LoadError("weights=checkpoint needs checkpoint_dir (config.json, model.pth, vocab.json)")
+            from engines.xtts.build import check_checkpoint_dir
+
+            check_checkpoint_dir(Path(checkpoint).expanduser())  # before the 12 s import
+        with hook.stage("import"):
+            import torch
+
+            from engines.xtts import build
+        threads = int(knobs.get("torch_threads", 0))
+        if threads > 0:
+            torch.set_num_threads(threads)
+        with hook.stage("build_model"):
+            if weights == "checkpoint":
+                directory = Path(checkpoint).expanduser().resolve()
+                model, config = build.load_checkpoint(directory, use_deepspeed=bool(knobs.get("use_deepspeed", False)))
+                stat = (directory / "model.pth").stat()
+                identity = f"checkpoint:{directory}:{stat.st_size}:{stat.st_mtime_ns}"
+                self._checkpoint_dir = directory
+            else:
+                arch = build.ARCHITECTURES[weights.removeprefix("random-")]
+                # The stand-in vocab is deterministic per architecture: one file, rewritten atomically.
+                work_dir = Path(tempfile.gettempdir()) / f"ttsperf-xtts-{arch.name}"
+                model, config = build.build_random(arch, seed=0, work_dir=work_dir)
+                identity = f"random:{arch.name}:seed0"
+        device = torch.device(settings.device)
+        with hook.stage("to_device"):
+            model.to(device)
+        with hook.stage("precision"):
+            from engines.xtts.precision import apply_precision
+
+            apply_precision(model, plan)
+        if bool(knobs.get("compile", False)):
+            with hook.stage("compile"):
+                self._compile(model, str(knobs.get("compile_mode", "default")))
+        from engines.xtts.pipeline import XttsRuntime
+
+        self._runtime = XttsRuntime(
+            model=model, config=config, plan=plan, device=device,
+            identity=f"{identity}|{settings.device}|{settings.precision}|{plan.mode}",
+            max_gen_tokens=model.gpt.max_gen_mel_tokens,
+        )
+        self._weights = weights
+        self.settings = settings
+        counts = build.parameter_counts(model)
+        self._facts = {
+            "weights": weights,
+            "architecture": "checkpoint" if weights == "checkpoint" else weights.removeprefix("random-"),
+            "params_total": str(counts["total"]),
+            "params_gpt": str(counts["gpt"]),
+            "params_hifigan": str(counts["hifigan"]),
+            "params_speaker_encoder": str(counts["speaker_encoder"]),
+            "precision_mode": plan.mode if plan.half else "-",
+            "dtype.params": self._param_dtypes(),
+        }
+        if self._checkpoint_dir is not None:
+            self._facts["checkpoint_dir"] = str(self._checkpoint_dir)
+        hook.annotate("dtype.params", self._facts["dtype.params"])
+        if bool(knobs.get("warmup", True)):
+            with hook.stage("warmup"):
+                self._warmup(settings)
+
+    @staticmethod
+    def _compile(model: object, mode: str) -> None:
+        # Per block, not the whole generate loop: HF's cache objects break whole-graph capture.
+        for block in model.gpt.gpt.h:  # type: ignore[attr-defined]
+            block.compile(mode=mode, dynamic=True)
+        model.hifigan_decoder.waveform_decoder.compile(mode=mode, dynamic=True)  # type: ignore[attr-defined]
+
+    def _param_dtypes(self) -> str:
+        model = self._require().model
+        return (
+            f"gpt={module_dtypes(model.gpt)};hifigan={module_dtypes(model.hifigan_decoder.waveform_decoder)};"
+            f"speaker_encoder={module_dtypes(model.hifigan_decoder.speaker_encoder)}"
+        )
+
+    def _warmup(self, settings: SynthesisSettings) -> None:
+        import torch
+
+        from engines.xtts import pipeline
+
+        runtime = self._require()
+        # A synthetic 1 s voice: warm-up needs compute of the right shapes, not a real speaker.
+        t = torch.arange(pipeline.GPT_SAMPLE_RATE) / pipeline.GPT_SAMPLE_RATE
+        audio = (0.3 * torch.sin(2 * torch.pi * 180 * t) + 0.01 * torch.randn_like(t))[None, :]
+        profile = pipeline.condition(runtime, audio, self._conditioning_settings(settings), NULL_HOOK)
+        gen = self._generation_settings(settings)
+        warm = type(gen)(**{**gen.__dict__, "max_audio_tokens": 4, "fixed_length": True})
+        pipeline.synthesize(runtime, "warm up.", profile, warm, NULL_HOOK)
+
+    def unload(self) -> None:
+        self._runtime = None
+        self._caches.clear()
+        super().unload()
+
+    def describe_model(self) -> dict[str, str]:
+        return dict(self._facts) if self._runtime is not None else {}
+
+    def _require(self) -> XttsRuntime:
+        if self._runtime is None:
+            raise RuntimeError("XttsEngine.load() must run before synthesis")
+        return self._runtime
+
+    # --- settings ----------------------------------------------------------------------
+    @staticmethod
+    def _conditioning_settings(settings: SynthesisSettings) -> ConditioningSettings:
+        knobs = settings.knobs
+        return ConditioningSettings(
+            gpt_cond_len=int(knobs.get("gpt_cond_len", 30)),
+            gpt_cond_chunk_len=int(knobs.get("gpt_cond_chunk_len", 4)),
+            max_ref_len=int(knobs.get("max_ref_len", 30)),
+            sound_norm_refs=bool(knobs.get("sound_norm_refs", False)),
+        )
+
+    def _generation_settings(self, settings: SynthesisSettings) -> GenerationSettings:
+        from engines.xtts.pipeline import GenerationSettings
+
+        knobs = settings.knobs
+        tokens = int(knobs.get("max_audio_tokens", 0))
+        if tokens == 0:
+            tokens = RANDOM_DEFAULT_TOKENS if self.random_weights else self._require().max_gen_tokens
+        return GenerationSettings(
+            language=str(knobs.get("language", "en")),
+            max_audio_tokens=tokens,
+            fixed_length=self.random_weights,
+            temperature=float(knobs.get("temperature", 0.75)),
+            top_k=int(knobs.get("top_k", 50)),
+            top_p=float(knobs.get("top_p", 0.85)),
+            repetition_penalty=float(knobs.get("repetition_penalty", 5.0)),
+            length_penalty=float(knobs.get("length_penalty", 1.0)),
+            do_sample=bool(knobs.get("do_sample", True)),
+            speed=float(knobs.get("speed", 1.0)),
+            enable_text_splitting=bool(knobs.get("enable_text_splitting", False)),
+        )
+
+    @staticmethod
+    def _stream_settings(settings: SynthesisSettings) -> StreamSettings:
+        from engines.xtts.pipeline import StreamSettings
+
+        knobs = settings.knobs
+        return StreamSettings(
+            chunk_size=int(knobs.get("stream_chunk_size", 20)),
+            overlap=int(knobs.get("overlap_wav_len", 1024)),
+            decoder=str(knobs.get("stream_decoder", "coqui")),
+            context_frames=int(knobs.get("stream_context_frames", 32)),
+        )
+
+    def _cache(self, settings: SynthesisSettings) -> VoiceCache | None:
+        mode = str(settings.knobs.get("voice_cache", "memory+disk"))
+        if mode == "off":
+            return None
+        disk: Path | None = None
+        if mode == "memory+disk":
+            configured = str(settings.knobs.get("voice_cache_dir", "") or "")
+            disk = Path(configured).expanduser() if configured else default_cache_dir()
+        if disk not in self._caches:
+            self._caches[disk] = VoiceCache(disk)
+        return self._caches[disk]
+
+    # --- synthesis ---------------------------------------------------------------------
+    def _voice_profile(self, voice: Voice, settings: SynthesisSettings, hook: StageHook) -> VoiceProfile:
+        from engines.xtts import pipeline
+
+        runtime = self._require()
+        if voice.reference_audio is None:
+            return self._named_speaker(voice)
+        audio, raw = pipeline.read_reference(Path(voice.reference_audio), hook)
+        cond_settings = self._conditioning_settings(settings)
+        cache = self._cache(settings)
+        if cache is None:
+            hook.annotate("voice_cache", "off")
+            return pipeline.condition(runtime, audio, cond_settings, hook)
+        key = cache_key(raw, cond_settings, runtime.identity)
+        profile, source = cache.get(key)
+        if profile is not None:
+            hook.annotate("voice_cache", "hit")
+            hook.annotate("voice_cache_source", source)
+            # What this hit saved: the conditioning time paid when the entry was computed.
+            hook.annotate("voice_cache_saving_s", profile.conditioning_s)
+            return profile
+        hook.annotate("voice_cache", "miss")
+        start = time.perf_counter()
+        computed = pipeline.condition(runtime, audio, cond_settings, hook)
+        profile = replace(computed, conditioning_s=time.perf_counter() - start)
+        hook.annotate("voice_cache_saving_s", 0.0)
+        cache.put(key, profile)
+        return profile
+
+    def _named_speaker(self, voice: Voice) -> VoiceProfile:
+        runtime = self._require()
+        manager = getattr(runtime.model, "speaker_manager", None)
+        speakers = manager.speakers if manager is not None else {}
+        if voice.speaker is None:
+            hint = f" or a speaker ({', '.join(list(speakers)[:5])}...)" if speakers else ""
+            raise InputError(f"XTTS clones a voice: give reference audio (3-10 s WAV){hint}")
+        if voice.speaker not in speakers:
+            raise InputError(
+                f"unknown XTTS speaker '{voice.speaker}'"
+                + (f" (this checkpoint has {len(speakers)}, e.g. {', '.join(list(speakers)[:5])})" if speakers
+                   else ": this model has no speakers_xtts.pth; give reference audio instead")
+            )
+        entry = speakers[voice.speaker]
+        return VoiceProfile(entry["gpt_cond_latent"], entry["speaker_embedding"])
+
+    def _check_text(self, text: str, settings: SynthesisSettings) -> None:
+        language = str(settings.knobs.get("language", "en"))
+        if not text.strip():
+            raise InputError("text is empty: enter something to synthesize")
+        import importlib.util
+
+        # coqui splits text at or over the language's char limit with spaCy's sentencizer.
+        if bool(settings.knobs.get("enable_text_splitting", False)) and len(text) >= 82:
+            if importlib.util.find_spec("spacy") is None:
+                raise InputError("enable_text_splitting needs spaCy for text this long (pip install spacy)")
+        if language in ("ja", "zh-cn", "ko"):
+            needed = {"ja": "cutlet", "zh-cn": "pypinyin", "ko": "hangul_romanize"}[language]
+            if importlib.util.find_spec(needed) is None:
+                raise InputError(f"language '{language}' needs the '{needed}' package (pip install {needed})")
+
+    def synthesize(
+        self, text: str, voice: Voice, settings: SynthesisSettings, hook: StageHook = NULL_HOOK
+    ) -> Audio:
+        from engines.xtts import pipeline
+
+        self._check_text(text, settings)
+        runtime = self._require()
+        hook.annotate("dtype.params", self._facts["dtype.params"])
+        profile = self._voice_profile(voice, settings, hook)
+        samples = pipeline.synthesize(runtime, text, profile, self._generation_settings(settings), hook)
+        return Audio(samples, SAMPLE_RATE)
+
+    def stream(
+        self, text: str, voice: Voice, settings: SynthesisSettings, hook: StageHook = NULL_HOOK
+    ) -> Iterator[AudioChunk]:
+        from engines.xtts import pipeline
+
+        self._check_text(text, settings)
+        runtime = self._require()
+        hook.annotate("dtype.params", self._facts["dtype.params"])
+        profile = self._voice_profile(voice, settings, hook)
+        chunks = pipeline.stream(
+            runtime, text, profile, self._generation_settings(settings), self._stream_settings(settings), hook
+        )
+        for index, samples in enumerate(chunks):
+            # Chunks follow GPT tokens, not words: the text goes with the first chunk only.
+            yield AudioChunk(Audio(samples, SAMPLE_RATE), text if index == 0 else "", index)
