@@ -278,3 +278,19 @@ def test_run_bench_and_cli(reference_wav: Path, tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "random-huge" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_missing_voice_is_refused_before_load_and_store(tmp_path: Path) -> None:
+    from profiling.runner import BenchRequest, EnginePool, run_bench
+    from profiling.store import ResultsStore
+
+    store, pool = ResultsStore(tmp_path), EnginePool()
+    for voice, message in (
+        (Voice(), "XTTS clones a voice"),
+        (Voice(reference_audio=tmp_path / "missing.wav"), "reference audio not found"),
+    ):
+        request = BenchRequest(SynthesisSettings("xtts", knobs={"weights": "random-tiny"}), text="Hi there.",
+                               voice=voice, repeats=1, warmup=0)
+        with pytest.raises(InputError, match=message):
+            run_bench(request, pool, store)
+    assert store.count_runs() == 0 and pool._engines == {}

@@ -50,6 +50,14 @@ class XttsEngine(Engine):
 
         return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
 
+    @classmethod
+    def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
+        """XTTS always clones: with no reference and no named speaker the run is refused before load."""
+        if voice.reference_audio is None and voice.speaker is None:
+            raise InputError("XTTS clones a voice: give reference audio (a 3-10 s WAV) or a named speaker")
+        if voice.reference_audio is not None and not Path(voice.reference_audio).is_file():
+            raise InputError(f"reference audio not found: {voice.reference_audio}")
+
     @property
     def random_weights(self) -> bool:
         return self._weights.startswith("random")
