@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -28,7 +27,7 @@ from profiling.quality import log_mel_distance  # noqa: E402
 from profiling.timer import StageTimer  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 SHORT = "Hello there, this is a short test."
 LONG = (
@@ -47,17 +46,6 @@ def settings(precision: str = "fp32", **knobs: object) -> SynthesisSettings:
     return resolve_settings(
         F5Engine.capabilities, SynthesisSettings("f5", precision=precision, knobs={**base, **knobs}), ("cpu",)
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core runner two threads mostly wait on each other
-    (5-10x slower here). torch_threads is process-wide, so the previous count is restored."""
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

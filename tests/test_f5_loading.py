@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from profiling.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
 from profiling.store import ResultsStore  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 TEXT = "Checkpoints load offline."
 
@@ -31,17 +30,6 @@ def settings(**knobs: object) -> SynthesisSettings:
     return resolve_settings(
         F5Engine.capabilities, SynthesisSettings("f5", knobs={"nfe_step": 2, "torch_threads": 1, **knobs}), ("cpu",)
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core runner two threads mostly wait on each other
-    (5-10x slower here). torch_threads is process-wide, so the previous count is restored."""
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
