@@ -14,21 +14,18 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
-import plotly.graph_objects as go
 import yaml
 
+from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling import plots
 from profiling.compare import (
     compare_runs,
-    gate,
-    parse_threshold,
     per_config_table,
     ratio_table,
     run_groups,
-    select_runs,
 )
 from profiling.pareto import sweep_quality
 from profiling.sweep import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
@@ -88,29 +85,6 @@ def reference_ratios(ctx: DashboardContext, runs: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"engine": engine, "configuration": label,
                              "vs reference": reference["config_label"].iloc[0], **ratio_table([r]).iloc[0].to_dict()})
     return pd.DataFrame(rows).round(4) if rows else pd.DataFrame()
-
-
-def compare_groups(
-    ctx: DashboardContext, baseline: str | None, candidate: str | None, threshold: str = "5%"
-) -> tuple[str, pd.DataFrame, go.Figure | None, go.Figure | None]:
-    """Ratio table, forest plot and the two groups' RTF boxes; the gate's verdict as the status line."""
-    if not baseline or not candidate:
-        return "Pick a baseline and a candidate.", pd.DataFrame(), None, None
-    try:
-        limit = parse_threshold(threshold or "5%")
-        a, b = select_runs(ctx.store, baseline), select_runs(ctx.store, candidate)
-        ratios = compare_runs(a.runs, b.runs, ctx.store.stages_dataframe())
-        if not ratios:
-            raise InputError("the two selections share no finished measured runs to compare")
-    except InputError as error:
-        return error_status(one_line(error)), pd.DataFrame(), None, None
-    result = gate(ratios, limit)
-    verdict = (f"gate passed: nothing slower than +{limit:.0%} with 95% confidence" if result.passed else
-               f"**gate FAILED**: slower than +{limit:.0%} with 95% confidence: "
-               + ", ".join(r.metric for r in result.regressions))
-    both = pd.concat([a.runs.assign(group=f"baseline: {a.name}"), b.runs.assign(group=f"candidate: {b.name}")])
-    table = ratio_table(ratios).round(4)
-    return f"{a.name} → {b.name}: {verdict}", table, plots.ratio_forest(table), plots.rtf_box(both, x="group")
 
 
 def _eta(done: int, total: int, already: int, started: float) -> str:
@@ -182,18 +156,7 @@ def build(ctx: DashboardContext) -> None:
     pareto_plot = gr.Plot(label="Pareto: speed vs quality")
 
     gr.Markdown("### Compare any two run groups")
-    with gr.Row():
-        choices = group_choices(ctx)
-        baseline = gr.Dropdown(choices=choices, label="Baseline", allow_custom_value=True,
-                               elem_id="compare-baseline")
-        candidate = gr.Dropdown(choices=choices, label="Candidate", allow_custom_value=True,
-                                elem_id="compare-candidate")
-        threshold = gr.Textbox("5%", label="Max regression", scale=0, min_width=120)
-        compare_button = gr.Button("Compare", variant="primary")
-    compare_status = gr.Markdown("", elem_id="compare-status")
-    ratio_df = gr.Dataframe(label="Candidate / baseline", interactive=False)
-    with gr.Row():
-        forest_plot, groups_plot = gr.Plot(label="Ratios with 95% CI"), gr.Plot(label="RTF of both")
+    panel = build_compare_panel(group_choices(ctx), "compare")
 
     view_outputs = [view_status, config_table, reference_table, box_plot, length_plot, ttfa_plot, stage_plot,
                     pareto_plot]
@@ -212,15 +175,11 @@ def build(ctx: DashboardContext) -> None:
         cancel.set()
         return "Cancelling after the run in progress…"
 
-    def compare(a: str | None, b: str | None, limit: str) -> tuple[Any, ...]:
-        return compare_groups(ctx, a, b, limit)
-
     sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view")
     with_wer.change(show, [sweep_pick, with_wer], view_outputs)
-    refresh.click(refresh_choices, None, [sweep_pick, baseline, candidate])
+    refresh.click(refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
     run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=CONCURRENCY_ID).then(
-        refresh_choices, None, [sweep_pick, baseline, candidate])
+        refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
     # Outside the queue's concurrency limit, so it lands while the sweep is running.
     cancel_button.click(stop, None, sweep_status, api_name="cancel_sweep", concurrency_limit=None)
-    compare_button.click(compare, [baseline, candidate, threshold],
-                         [compare_status, ratio_df, forest_plot, groups_plot], api_name="compare_groups")
+    panel.wire(ctx, api_name="compare_groups")

@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from dashboard.compare_tab import compare_groups
+from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status
 from engines.registry import engine_names
@@ -70,16 +70,8 @@ def build(ctx: DashboardContext) -> None:
     table = gr.Dataframe(value=filtered_groups(ctx), label="Run groups (newest first)", interactive=False,
                          elem_id="history-table")
     gr.Markdown("Select two groups (or click rows: the first click fills Baseline, the second Candidate).")
-    with gr.Row():
-        choices = list(filtered_groups(ctx)["selector"])
-        baseline = gr.Dropdown(choices=choices, label="Baseline", allow_custom_value=True)
-        candidate = gr.Dropdown(choices=choices, label="Candidate", allow_custom_value=True)
-        threshold = gr.Textbox("5%", label="Max regression", scale=0, min_width=120)
-        compare_button = gr.Button("Compare", variant="primary")
-    status = gr.Markdown("", elem_id="history-status")
-    ratio_df = gr.Dataframe(label="Candidate / baseline", interactive=False)
-    with gr.Row():
-        forest_plot, box_plot = gr.Plot(label="Ratios with 95% CI"), gr.Plot(label="RTF of both")
+    panel = build_compare_panel(list(filtered_groups(ctx)["selector"]), "history")
+    status = panel.status
     with gr.Row():
         csv_button = gr.Button("Export CSV")
         parquet_button = gr.Button("Export Parquet")
@@ -99,9 +91,6 @@ def build(ctx: DashboardContext) -> None:
             return selector, b
         return (a, selector) if not b else (selector, None)  # both set: start a new pair
 
-    def compare(a: str | None, b: str | None, limit: str) -> tuple[Any, ...]:
-        return compare_groups(ctx, a, b, limit)
-
     def export(fmt: str, e: str, m: str, c: str) -> tuple[Any, ...]:
         try:
             path = export_runs(ctx, fmt, e, m, c)
@@ -110,11 +99,10 @@ def build(ctx: DashboardContext) -> None:
         return str(path), f"Exported {fmt.upper()}: `{path}`"
 
     for control in filters:
-        control.change(show, filters, [table, baseline, candidate])
-    refresh.click(show, filters, [table, baseline, candidate])
-    table.select(pick, [baseline, candidate, table], [baseline, candidate])
-    compare_button.click(compare, [baseline, candidate, threshold], [status, ratio_df, forest_plot, box_plot],
-                         api_name="history_compare")
+        control.change(show, filters, [table, panel.baseline, panel.candidate])
+    refresh.click(show, filters, [table, panel.baseline, panel.candidate])
+    table.select(pick, [panel.baseline, panel.candidate, table], [panel.baseline, panel.candidate])
+    panel.wire(ctx, api_name="history_compare")
     csv_button.click(lambda e, m, c: export("csv", e, m, c), filters, [export_file, status], api_name="export_csv")
     parquet_button.click(lambda e, m, c: export("parquet", e, m, c), filters, [export_file, status],
                          api_name="export_parquet")

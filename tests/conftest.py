@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.dashboard_server import DashboardServer, running_dashboard
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+if TYPE_CHECKING:
+    from gradio_client import Client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,3 +35,20 @@ def one_torch_thread() -> Iterator[None]:
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    """The real dashboard (``python app.py``) on a free port with its own store, one per test module.
+
+    A module that needs another set-up (a text limit, hidden packages) defines its own ``server``.
+    """
+    with running_dashboard(tmp_path_factory.mktemp("dashboard")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server: DashboardServer) -> Client:
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False)

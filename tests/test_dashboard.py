@@ -41,11 +41,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer
         yield running
 
 
-@pytest.fixture(scope="module")
-def client(server: DashboardServer) -> Client:
-    return Client(server.url, verbose=False)
-
-
 def stored_runs(server: DashboardServer) -> int:
     return ResultsStore(server.data_dir).count_runs()
 

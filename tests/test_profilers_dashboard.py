@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,10 @@ from gradio_client import Client
 
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX
 from profiling.store import ResultsStore
-from tests.dashboard_server import DashboardServer, running_dashboard
+from tests.dashboard_server import DashboardServer
 
 STATUS, SUMMARY, TABLE_CHOICE, TABLE, FLAME, FILES, ARTIFACTS = range(7)
 TEXT = "Profile this sentence, please."
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
-    with running_dashboard(tmp_path_factory.mktemp("profile-dashboard")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(server: DashboardServer) -> Client:
-    return Client(server.url, verbose=False)
 
 
 def profile(client: Client, **overrides: Any) -> tuple[Any, ...]:

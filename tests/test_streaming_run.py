@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from profiling.records import RunMode, RunRecord, RunStatus
 from profiling.runner import BenchRequest, EnginePool, run_bench
 from profiling.store import ResultsStore
 from profiling.streaming_sweep import StreamingSweep, replay, run_streaming_sweep
-from tests.dashboard_server import DashboardServer, running_dashboard
+from tests.dashboard_server import DashboardServer
 
 TEXT = (
     "Hello there, this is a streaming test. The lab chunker cuts the text into pieces, "
@@ -156,17 +155,6 @@ def test_sweep_replays_the_player_over_the_stored_timings(pool: EnginePool, tmp_
 
 
 # --- the Streaming tab on a real server -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
-    with running_dashboard(tmp_path_factory.mktemp("stream-dashboard")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(server: DashboardServer) -> Client:
-    return Client(server.url, verbose=False)
 
 
 def test_streaming_tab_plays_chunks_as_they_come_and_stores_the_run(server: DashboardServer, client: Client) -> None:
