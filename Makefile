@@ -8,7 +8,6 @@ UV := .uv/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
-export UV_LINK_MODE := copy
 export GRADIO_ANALYTICS_ENABLED := False
 SYNC := $(UV) sync --locked --quiet
 

@@ -2,7 +2,7 @@
 
 Random weights, so the audio is noise, but the compute is the released v1 Base
 architecture's (~337 M DiT + 13.5 M Vocos parameters) with F5's real pipeline.
-Every run goes through profiling.runner.run_bench, like the CLI and dashboard.
+Every run goes through profiling.run.runner.run_bench, like the CLI and dashboard.
 
     python benchmarks/f5_bench.py --device cpu --nfe 2 4                  # -> docs/benchmarks/f5-cpu.md
     python benchmarks/f5_bench.py --device cuda --nfe 8 16 32 --repeats 5  # -> docs/benchmarks/f5-cuda.md
@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from engines.base import Audio, SynthesisSettings, Voice  # noqa: E402
 from engines.errors import InputError  # noqa: E402
-from profiling.environment import capture_environment  # noqa: E402
-from profiling.playback import PlaybackSettings, simulate_playback  # noqa: E402
-from profiling.quality import log_mel_distance  # noqa: E402
-from profiling.records import RunMode, RunRecord, RunStatus  # noqa: E402
-from profiling.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
-from profiling.stats import measured  # noqa: E402
-from profiling.store import ResultsStore  # noqa: E402
+from profiling.audio.playback import PlaybackSettings, simulate_playback  # noqa: E402
+from profiling.audio.quality import log_mel_distance  # noqa: E402
+from profiling.core.environment import capture_environment  # noqa: E402
+from profiling.core.records import RunMode, RunRecord, RunStatus  # noqa: E402
+from profiling.core.stats import measured  # noqa: E402
+from profiling.run.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
+from profiling.store.results import ResultsStore  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 STREAM_TEXT = (

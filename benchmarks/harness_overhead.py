@@ -3,7 +3,7 @@
 Same process, same loaded engine, interleaved rounds so machine load hits both alike:
   bare    engine.synthesize(text, voice, settings)
   timer   engine.synthesize(..., StageTimer())          (the stage hooks alone)
-  full    profiling.runner.measure_run(...)             (timer + RSS sampler + record)
+  full    profiling.run.runner.measure_run(...)             (timer + RSS sampler + record)
   full (recorded synth_s)  what that run reports as synthesis time: the overhead that reaches the data
 
     python benchmarks/harness_overhead.py --rounds 200 --out docs/benchmarks/harness-overhead-cpu.md
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engines.base import DEFAULT_VOICE, SynthesisSettings  # noqa: E402
 from engines.piper_engine import PiperEngine  # noqa: E402
-from profiling.environment import capture_environment  # noqa: E402
-from profiling.records import RunMode  # noqa: E402
-from profiling.runner import measure_run  # noqa: E402
-from profiling.timer import StageTimer  # noqa: E402
+from profiling.core.environment import capture_environment  # noqa: E402
+from profiling.core.records import RunMode  # noqa: E402
+from profiling.core.timer import StageTimer  # noqa: E402
+from profiling.run.runner import measure_run  # noqa: E402
 
 
 def main() -> None:

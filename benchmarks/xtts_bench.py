@@ -8,7 +8,7 @@ tokens (stop token suppressed) so every precision does the same work.
     python benchmarks/xtts_bench.py --device cuda              # -> docs/benchmarks/xtts-cuda.md
     python benchmarks/xtts_bench.py --decoder-sweep --device cpu  # streaming HiFi-GAN cost vs length
 
-Every run goes through profiling.runner.run_bench, like the CLI and dashboard.
+Every run goes through profiling.run.runner.run_bench, like the CLI and dashboard.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from engines.base import SynthesisSettings, Voice  # noqa: E402
 from engines.errors import InputError  # noqa: E402
-from profiling.environment import capture_environment  # noqa: E402
-from profiling.records import RunMode, RunRecord, RunStatus  # noqa: E402
-from profiling.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
-from profiling.stats import measured  # noqa: E402
+from profiling.core.environment import capture_environment  # noqa: E402
+from profiling.core.records import RunMode, RunRecord, RunStatus  # noqa: E402
+from profiling.core.stats import measured  # noqa: E402
+from profiling.run.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 #: (precision, precision_mode): every way the engine offers to run.

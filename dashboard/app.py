@@ -22,8 +22,8 @@ import gradio as gr  # noqa: E402
 from dashboard.context import DashboardContext  # noqa: E402
 from dashboard.messages import error_status, one_line  # noqa: E402
 from dashboard.tabs import TABS  # noqa: E402
-from profiling.commands.common import default_max_chars  # noqa: E402
-from profiling.store import ResultsStore, default_data_dir  # noqa: E402
+from profiling.run.inputs import default_max_chars  # noqa: E402
+from profiling.store.results import ResultsStore, default_data_dir  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
-from profiling import plots
-from profiling.compare import compare_runs, gate, parse_threshold, ratio_table, select_runs
+from profiling.analysis import plots
+from profiling.analysis.compare import compare_runs, gate, parse_threshold, ratio_table, select_runs
 
 
 @dataclass

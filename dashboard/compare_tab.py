@@ -20,15 +20,15 @@ from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
-from profiling import plots
-from profiling.compare import (
+from profiling.analysis import plots
+from profiling.analysis.compare import (
     compare_runs,
     per_config_table,
     ratio_table,
     run_groups,
 )
-from profiling.pareto import sweep_quality
-from profiling.sweep import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
+from profiling.analysis.pareto import sweep_quality
+from profiling.sweep.grid import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engines.base import DEFAULT_MAX_TEXT_CHARS
-from profiling.runner import EnginePool
-from profiling.store import ResultsStore
+from profiling.run.runner import EnginePool
+from profiling.store.results import ResultsStore
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status
 from engines.registry import engine_names
-from profiling.compare import run_groups, select_runs
+from profiling.analysis.compare import run_groups, select_runs
 
 ALL = "all"
 EXPORT_FORMATS = ("csv", "parquet")

@@ -6,9 +6,9 @@ Errors are always one line (no stack trace reaches the page).
 from __future__ import annotations
 
 from engines.errors import InputError
-from profiling.records import RunRecord, RunStatus
-from profiling.runner import BenchResult
-from profiling.stats import Summary
+from profiling.core.records import RunRecord, RunStatus
+from profiling.core.stats import Summary
+from profiling.run.runner import BenchResult
 
 RANDOM_WEIGHTS_TEXT = "RANDOM WEIGHTS — AUDIO IS NOISE"
 # Words, not emoji: headless and minimal systems often lack an emoji font.

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from profiling.records import RunRecord
-from profiling.stats import Summary, measured
+from profiling.core.records import RunRecord
+from profiling.core.stats import Summary, measured
 
 _MEDIAN_COLOR = "#2563eb"
 _P95_COLOR = "#f59e0b"

@@ -25,11 +25,11 @@ from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
 from engines.base import SynthesisSettings
 from engines.errors import InputError
 from engines.registry import engine_class
-from profiling.commands.common import DEFAULT_TEXT, parse_knobs
 from profiling.profilers import PROFILER_NAMES, get_profiler
 from profiling.profilers.common import ProfileOptions, ProfilerResult, ProfilerStatus
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
-from profiling.store import ResultsStore
+from profiling.run.inputs import DEFAULT_TEXT, parse_knobs
+from profiling.store.results import ResultsStore
 
 log = logging.getLogger(__name__)
 

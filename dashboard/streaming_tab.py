@@ -24,10 +24,10 @@ from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
 from engines.base import AudioChunk, SynthesisSettings
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.playback import PlaybackReport, PlaybackSettings
-from profiling.records import RunMode, RunRecord, RunStatus
-from profiling.runner import BenchRequest, BenchResult, run_bench, validate_request
-from profiling.streaming_sweep import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
+from profiling.audio.playback import PlaybackReport, PlaybackSettings
+from profiling.core.records import RunMode, RunRecord, RunStatus
+from profiling.run.runner import BenchRequest, BenchResult, run_bench, validate_request
+from profiling.sweep.streaming import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
 
 DEFAULT_TEXT = (
     "Streaming speech synthesis starts speaking before the whole text is ready. "

@@ -15,9 +15,9 @@ from engines.base import SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
-from profiling.playback import PlaybackSettings
-from profiling.records import RunMode
-from profiling.runner import BenchRequest
+from profiling.audio.playback import PlaybackSettings
+from profiling.core.records import RunMode
+from profiling.run.runner import BenchRequest
 
 #: Chunker choices: the engine's own streaming, or the lab's text chunker in front of it.
 CHUNKER_ENGINE = "engine"

@@ -35,11 +35,11 @@ from dashboard.synth_form import CHUNKER_ENGINE, CHUNKER_LAB, SynthForm
 from dashboard.tables import empty_stage_table, stage_table
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.commands.common import DEFAULT_TEXT
-from profiling.playback import PlaybackSettings
-from profiling.records import RunMode, RunRecord
-from profiling.runner import BenchResult, run_bench
-from profiling.stats import summarize_series
+from profiling.audio.playback import PlaybackSettings
+from profiling.core.records import RunMode, RunRecord
+from profiling.core.stats import summarize_series
+from profiling.run.inputs import DEFAULT_TEXT
+from profiling.run.runner import BenchResult, run_bench
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Engines call ``hook.stage(name)`` around each pipeline stage, ``hook.observe``
 to append to a per-run series (per-token or per-step times) and
 ``hook.annotate`` for facts about the run (cache hit, dtypes seen). The real
-implementation lives in ``profiling.timer``; engines never import it, so the
+implementation lives in ``profiling.core.timer``; engines never import it, so the
 dependency points one way (profiling -> engines).
 """
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from profiling.cli import main
+from profiling.cli.main import main
 
 sys.exit(main())

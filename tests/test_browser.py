@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engines.registry import list_engines
-from profiling.store import ResultsStore
+from profiling.store.results import ResultsStore
 from tests.dashboard_server import DashboardServer, running_dashboard
 
 pytestmark = pytest.mark.browser

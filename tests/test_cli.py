@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from profiling.store import ResultsStore
+from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
-from profiling.compare import (
+from profiling.analysis.compare import (
     NO_DIFFERENCE,
     bootstrap_ci,
     compare_runs,
@@ -24,9 +24,9 @@ from profiling.compare import (
     ratio,
     select_runs,
 )
-from profiling.pareto import pareto_front
-from profiling.runner import BenchRequest, EnginePool, run_bench
-from profiling.store import ResultsStore
+from profiling.analysis.pareto import pareto_front
+from profiling.run.runner import BenchRequest, EnginePool, run_bench
+from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
 
 
@@ -190,7 +190,7 @@ def test_compare_and_history_tabs(tmp_path: Path) -> None:
         assert all(figure is not None for figure in view[3:])  # box, length, ttfa, stages, pareto
 
         store = ResultsStore(server.data_dir)
-        from profiling.sweep import sweep_configs_dataframe
+        from profiling.sweep.grid import sweep_configs_dataframe
 
         keys = dict(zip(*sweep_configs_dataframe(store, "ui-sweep")[["label", "config_key"]].T.values, strict=True))
         base = f"sweep:ui-sweep/{keys['piper fp32 length_scale=1.0']}"

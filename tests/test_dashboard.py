@@ -21,7 +21,7 @@ from gradio_client.exceptions import AppError
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX
 from engines.piper_engine import PIPER_CAPABILITIES
 from engines.registry import ENGINES, capabilities, get_entry, list_engines
-from profiling.store import ResultsStore
+from profiling.store.results import ResultsStore
 from tests.dashboard_server import DashboardServer, running_dashboard
 
 MAX_CHARS = 300
@@ -277,8 +277,8 @@ def test_app_keeps_serving_after_bad_input_and_loses_nothing(server: DashboardSe
 def test_result_rendering_flags_random_weights_and_nests_stages() -> None:
     """What a random-weights engine's batch looks like (no such engine need be installed)."""
     from dashboard.synthesize_tab import result_outputs
-    from profiling.runner import BenchResult
-    from profiling.timer import StageTiming
+    from profiling.core.timer import StageTiming
+    from profiling.run.runner import BenchResult
     from tests.test_store import make_record
 
     stages = [StageTiming("gpt", 1, 0.3, 0.1, 0), StageTiming("gpt/decode", 1, 0.2, 0.2, 1)]

@@ -23,8 +23,8 @@ from engines.f5.chunking import CrossfadeJoiner, f5_max_bytes, plan_chunks  # no
 from engines.f5.engine import F5Engine  # noqa: E402
 from engines.f5.precision import KNOB_REFUSALS  # noqa: E402
 from engines.validation import resolve_settings  # noqa: E402
-from profiling.quality import log_mel_distance  # noqa: E402
-from profiling.timer import StageTimer  # noqa: E402
+from profiling.audio.quality import log_mel_distance  # noqa: E402
+from profiling.core.timer import StageTimer  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
@@ -333,8 +333,8 @@ def test_torch_threads_knob_is_applied_and_recorded(voice: Voice) -> None:
 def test_refusals_come_before_anything_is_loaded_or_stored(
     tmp_path, precision: str, knobs: dict, message: str
 ) -> None:
-    from profiling.runner import BenchRequest, EnginePool, run_bench
-    from profiling.store import ResultsStore
+    from profiling.run.runner import BenchRequest, EnginePool, run_bench
+    from profiling.store.results import ResultsStore
 
     store = ResultsStore(tmp_path)
     pool = EnginePool()

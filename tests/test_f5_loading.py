@@ -16,9 +16,9 @@ from engines.base import SynthesisSettings, Voice  # noqa: E402
 from engines.errors import InputError, LoadError  # noqa: E402
 from engines.f5.engine import F5Engine  # noqa: E402
 from engines.validation import resolve_settings  # noqa: E402
-from profiling.records import RunMode, RunStatus  # noqa: E402
-from profiling.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
-from profiling.store import ResultsStore  # noqa: E402
+from profiling.core.records import RunMode, RunStatus  # noqa: E402
+from profiling.run.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
+from profiling.store.results import ResultsStore  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]

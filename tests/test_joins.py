@@ -8,7 +8,7 @@ import pytest
 from engines.base import Audio, SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings, chunk_text, synthesize_chunks
 from engines.registry import create_engine
-from profiling.joins import JoinSettings, check_join, check_joins, leading_silence_s
+from profiling.audio.joins import JoinSettings, check_join, check_joins, leading_silence_s
 
 RATE = 22050
 

@@ -14,8 +14,8 @@ import pytest
 from nbclient import NotebookClient
 
 from engines.registry import available_engines
-from profiling.store import ResultsStore
-from profiling.sweep import list_sweeps, sweep_runs_dataframe
+from profiling.store.results import ResultsStore
+from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
 from tests.conftest import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

@@ -8,7 +8,7 @@ import pytest
 from engines.base import DEFAULT_VOICE, SynthesisSettings, Voice
 from engines.errors import InputError, LoadError
 from engines.piper_engine import PiperEngine
-from profiling.timer import StageTimer
+from profiling.core.timer import StageTimer
 
 TEXT = "The quick brown fox jumps over the lazy dog. It was a sunny day!"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engines.errors import InputError
-from profiling.playback import PlaybackSettings, PlaySegment, Underrun, simulate_playback
+from profiling.audio.playback import PlaybackSettings, PlaySegment, Underrun, simulate_playback
 
 DEFAULT = PlaybackSettings()
 

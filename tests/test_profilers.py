@@ -20,6 +20,7 @@ import pytest
 from engines.base import Audio, Capabilities, Engine, SynthesisSettings, Voice
 from engines.errors import InputError
 from engines.hooks import NULL_HOOK, StageHook
+from profiling.core.records import RunMode
 from profiling.profilers import PROFILER_NAMES, parse_profiler_names
 from profiling.profilers.artifacts import load_table
 from profiling.profilers.common import (
@@ -33,9 +34,8 @@ from profiling.profilers.flamegraph import read_speedscope
 from profiling.profilers.line import resolve_function
 from profiling.profilers.memory import MemoryProfiler
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile, validate_profile_request
-from profiling.records import RunMode
-from profiling.runner import EnginePool
-from profiling.store import ResultsStore
+from profiling.run.runner import EnginePool
+from profiling.store.results import ResultsStore
 
 TEXT = "The quick brown fox jumps over the lazy dog. Profilers tell us why."
 ORT_WRAPPER = "onnxruntime/capi/onnxruntime_inference_collection.py"

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client
 
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX
-from profiling.store import ResultsStore
+from profiling.store.results import ResultsStore
 from tests.dashboard_server import DashboardServer
 
 STATUS, SUMMARY, TABLE_CHOICE, TABLE, FLAME, FILES, ARTIFACTS = range(7)

@@ -12,8 +12,8 @@ from profiling.profilers import PROFILER_NAMES
 from profiling.profilers.common import ProfileOptions, ProfilerStatus
 from profiling.profilers.flamegraph import read_speedscope
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
-from profiling.runner import EnginePool
-from profiling.store import ResultsStore
+from profiling.run.runner import EnginePool
+from profiling.store.results import ResultsStore
 
 pytestmark = [
     pytest.mark.torch,

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from engines.base import Audio, SynthesisSettings
-from profiling import plots
-from profiling.intelligibility import WER_LABEL, Recognizer, pooled_wer, transcribe_and_score, word_errors
-from profiling.pareto import sweep_quality
-from profiling.runner import BenchRequest, EnginePool, run_bench
-from profiling.store import ResultsStore
-from profiling.sweep import run_sweep, spec_from_mapping, sweep_runs_dataframe
-from profiling.textsets import load_text_set
+from profiling.analysis import plots
+from profiling.analysis.pareto import sweep_quality
+from profiling.audio.intelligibility import WER_LABEL, Recognizer, pooled_wer, transcribe_and_score, word_errors
+from profiling.run.runner import BenchRequest, EnginePool, run_bench
+from profiling.store.results import ResultsStore
+from profiling.sweep.grid import run_sweep, spec_from_mapping, sweep_runs_dataframe
+from profiling.texts.textsets import load_text_set
 
 
 def test_word_error_rate_counts_edits() -> None:

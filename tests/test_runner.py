@@ -6,9 +6,9 @@ import pytest
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
-from profiling.records import RunMode, RunStatus
-from profiling.runner import BenchRequest, EnginePool, run_bench
-from profiling.store import ResultsStore
+from profiling.core.records import RunMode, RunStatus
+from profiling.run.runner import BenchRequest, EnginePool, run_bench
+from profiling.store.results import ResultsStore
 
 TEXT = "Measuring speech synthesis. It tells us where the time goes."
 
@@ -89,9 +89,9 @@ def test_bad_requests_store_nothing(pool: EnginePool, tmp_path, overrides: dict,
 
 
 def test_series_are_summarised_per_item() -> None:
-    from profiling.environment import capture_environment
-    from profiling.records import RunRecord
-    from profiling.stats import summarize_series
+    from profiling.core.environment import capture_environment
+    from profiling.core.records import RunRecord
+    from profiling.core.stats import summarize_series
 
     def record(values: list[float], warmup: bool = False) -> RunRecord:
         return RunRecord(

@@ -14,10 +14,10 @@ import pytest
 import soundfile
 
 from engines.base import Audio, SynthesisSettings
-from profiling.environment import capture_environment
-from profiling.records import ChunkTiming, RunMode, RunRecord
-from profiling.store import ResultsStore
-from profiling.timer import StageTiming
+from profiling.core.environment import capture_environment
+from profiling.core.records import ChunkTiming, RunMode, RunRecord
+from profiling.core.timer import StageTiming
+from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
 
 
@@ -91,7 +91,7 @@ def test_failed_write_leaves_no_partial_run(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from tests.test_store import make_record
-from profiling.store import ResultsStore
+from profiling.store.results import ResultsStore
 store = ResultsStore(sys.argv[1])
 print("ready", flush=True)
 while True:

@@ -10,12 +10,12 @@ from gradio_client import Client
 
 from engines.base import SynthesisSettings
 from engines.chunking import ChunkingSettings, chunk_text
-from profiling.cli import main
-from profiling.playback import PlaybackSettings
-from profiling.records import RunMode, RunRecord, RunStatus
-from profiling.runner import BenchRequest, EnginePool, run_bench
-from profiling.store import ResultsStore
-from profiling.streaming_sweep import StreamingSweep, replay, run_streaming_sweep
+from profiling.audio.playback import PlaybackSettings
+from profiling.cli.main import main
+from profiling.core.records import RunMode, RunRecord, RunStatus
+from profiling.run.runner import BenchRequest, EnginePool, run_bench
+from profiling.store.results import ResultsStore
+from profiling.sweep.streaming import StreamingSweep, replay, run_streaming_sweep
 from tests.dashboard_server import DashboardServer
 
 TEXT = (
@@ -182,8 +182,8 @@ def test_streaming_tab_underruns_are_red_on_the_timeline() -> None:
     # Whether a live run underruns depends on the machine's speed, so the timeline is drawn from a
     # hand-made timeline: chunk 2 is ready 1 s after chunk 1, which plays for 0.3 s.
     from dashboard.streaming_tab import UNDERRUN_COLOR, summary_markdown, timeline_figure
-    from profiling.playback import PlaybackSettings, simulate_playback
-    from profiling.records import ChunkTiming
+    from profiling.audio.playback import PlaybackSettings, simulate_playback
+    from profiling.core.records import ChunkTiming
     from tests.test_store import make_record
 
     ready, durations = [0.1, 1.1], [0.3, 2.0]

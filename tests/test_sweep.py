@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from engines.errors import InputError
-from profiling.store import ResultsStore
-from profiling.sweep import (
+from profiling.store.results import ResultsStore
+from profiling.sweep.grid import (
     completed_keys,
     load_sweep_spec,
     plan,
@@ -22,7 +22,7 @@ from profiling.sweep import (
     spec_from_mapping,
     sweep_runs_dataframe,
 )
-from profiling.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
+from profiling.texts.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
 from tests.conftest import REPO_ROOT
 
 TINY = {

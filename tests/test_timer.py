@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engines.hooks import NULL_HOOK
-from profiling.timer import StageTimer
+from profiling.core.timer import StageTimer
 
 
 class FakeClock:

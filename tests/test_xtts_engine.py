@@ -17,7 +17,7 @@ import pytest
 from engines.base import SynthesisSettings, Voice
 from engines.errors import InputError, LoadError
 from engines.validation import resolve_knobs, validate_precision
-from profiling.timer import StageTimer
+from profiling.core.timer import StageTimer
 
 pytest.importorskip("TTS")
 torch = pytest.importorskip("torch")
@@ -245,9 +245,9 @@ def test_checkpoint_settings_validated(tmp_path: Path) -> None:
 
 
 def test_run_bench_and_cli(reference_wav: Path, tmp_path: Path) -> None:
-    from profiling.records import RunMode, RunStatus
-    from profiling.runner import BenchRequest, EnginePool, run_bench
-    from profiling.store import ResultsStore
+    from profiling.core.records import RunMode, RunStatus
+    from profiling.run.runner import BenchRequest, EnginePool, run_bench
+    from profiling.store.results import ResultsStore
 
     store = ResultsStore(tmp_path / "data")
     request = BenchRequest(
@@ -281,8 +281,8 @@ def test_run_bench_and_cli(reference_wav: Path, tmp_path: Path) -> None:
 
 
 def test_missing_voice_is_refused_before_load_and_store(tmp_path: Path) -> None:
-    from profiling.runner import BenchRequest, EnginePool, run_bench
-    from profiling.store import ResultsStore
+    from profiling.run.runner import BenchRequest, EnginePool, run_bench
+    from profiling.store.results import ResultsStore
 
     store, pool = ResultsStore(tmp_path), EnginePool()
     for voice, message in (

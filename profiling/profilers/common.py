@@ -21,9 +21,9 @@ import pandas as pd
 
 from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
 from engines.hooks import NULL_HOOK, StageHook
-from profiling.records import RunMode, RunRecord
-from profiling.runner import measure_run
-from profiling.store import ResultsStore
+from profiling.core.records import RunMode, RunRecord
+from profiling.run.runner import measure_run
+from profiling.store.results import ResultsStore
 
 #: The annotation key a profiled run carries: which profiler was on ("none" for baseline runs).
 PROFILER_ANNOTATION = "profiler"
@@ -197,7 +197,7 @@ class _InstrumentedEngine(Engine):
     """The loaded engine with a profiler's context around synthesis and a listener on stage edges.
 
     This is how profilers get inside a run without changing
-    ``profiling.runner.measure_run`` (which owns the run's stage timer): the
+    ``profiling.run.runner.measure_run`` (which owns the run's stage timer): the
     profiler sees the synthesis alone, not the record keeping around it.
     """
 
@@ -256,7 +256,7 @@ class ProfileTarget:
         around: Around | None = None,
         warmup: bool = False,
     ) -> RunRecord:
-        """One measured synthesis (``profiling.runner.measure_run``), annotated and stored."""
+        """One measured synthesis (``profiling.run.runner.measure_run``), annotated and stored."""
         plain = listener is None and around is None
         engine = self.engine if plain else _InstrumentedEngine(self.engine, listener, around)
         record, _audio = measure_run(engine, self.text, self.voice, self.settings, self.mode, batch_id)

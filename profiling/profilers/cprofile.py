@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from profiling.core.records import RunRecord
 from profiling.profilers.artifacts import short_path, write_table
 from profiling.profilers.common import (
     ArtifactFile,
@@ -20,7 +21,6 @@ from profiling.profilers.common import (
     ProfilerStatus,
     ProfileTable,
 )
-from profiling.records import RunRecord
 
 FuncKey = tuple[str, int, str]
 

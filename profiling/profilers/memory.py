@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from profiling.core.records import RunRecord
 from profiling.profilers.artifacts import short_path, write_table
 from profiling.profilers.common import (
     ProfileContext,
@@ -32,7 +33,6 @@ from profiling.profilers.common import (
     ProfilerStatus,
     ProfileTable,
 )
-from profiling.records import RunRecord
 
 MIB = 2**20
 _PROFILING_DIR = str(Path(__file__).resolve().parents[1])

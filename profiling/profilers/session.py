@@ -19,6 +19,7 @@ from pathlib import Path
 from engines.base import DEFAULT_MAX_TEXT_CHARS, SynthesisSettings, Voice
 from engines.errors import InputError
 from engines.registry import engine_class
+from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.profilers import PROFILER_NAMES, get_profiler
 from profiling.profilers.common import (
     ArtifactFile,
@@ -29,9 +30,8 @@ from profiling.profilers.common import (
     ProfilerStatus,
     ProfileTarget,
 )
-from profiling.records import RunMode, RunRecord, RunStatus
-from profiling.runner import BenchRequest, EnginePool, validate_request
-from profiling.store import Artifact, ResultsStore
+from profiling.run.runner import BenchRequest, EnginePool, validate_request
+from profiling.store.results import Artifact, ResultsStore
 
 #: Told what the session is doing, for progress bars and the dashboard.
 ProgressCallback = Callable[[str], None]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from engines.base import Engine
 from engines.registry import get_entry
+from profiling.core.records import RunRecord
 from profiling.profilers.artifacts import write_table
 from profiling.profilers.common import (
     ArtifactFile,
@@ -26,7 +27,6 @@ from profiling.profilers.common import (
     ProfilerStatus,
     ProfileTable,
 )
-from profiling.records import RunRecord
 
 STAGE_PREFIX = "stage:"
 

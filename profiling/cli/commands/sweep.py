@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from profiling.commands.common import add_store_args, open_store
-from profiling.compare import per_config_table
-from profiling.report import format_table
-from profiling.sweep import (
+from profiling.analysis.compare import per_config_table
+from profiling.analysis.report import format_table
+from profiling.cli.commands.common import add_store_args, open_store
+from profiling.sweep.grid import (
     SweepProgress,
     completed_keys,
     load_sweep_spec,

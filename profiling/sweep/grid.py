@@ -2,7 +2,7 @@
 
 A sweep file (YAML or TOML) becomes a typed ``SweepSpec``; ``plan`` expands it into
 configurations and work items; ``run_sweep`` runs each item through
-``profiling.runner.run_bench``. Every measured run has a deterministic key
+``profiling.run.runner.run_bench``. Every measured run has a deterministic key
 (configuration, text, repeat) written in the SAME transaction as the run itself
 (``ResultsStore.save_run(also=...)``), so a killed sweep resumes exactly where it
 stopped: nothing finished is lost, nothing finished runs twice (the key is the
@@ -31,10 +31,10 @@ from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, KnobValue, SynthesisSett
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import capabilities
-from profiling.records import RunMode, RunRecord
-from profiling.runner import BenchRequest, EnginePool, run_bench, validate_request
-from profiling.store import ResultsStore
-from profiling.textsets import TextItem, TextSet, inline_text_set, load_text_set
+from profiling.core.records import RunMode, RunRecord
+from profiling.run.runner import BenchRequest, EnginePool, run_bench, validate_request
+from profiling.store.results import ResultsStore
+from profiling.texts.textsets import TextItem, TextSet, inline_text_set, load_text_set
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (

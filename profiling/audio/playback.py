@@ -30,7 +30,7 @@ import numpy as np
 from engines.base import Audio
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.joins import JoinCheck, check_joins, leading_silence_s
+from profiling.audio.joins import JoinCheck, check_joins, leading_silence_s
 
 _EPS = 1e-9
 

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from engines.base import DEFAULT_MAX_TEXT_CHARS, SynthesisSettings, Voice
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
-from profiling.store import ResultsStore
-
-DEFAULT_TEXT = (
-    "The quick brown fox jumps over the lazy dog. "
-    "Measuring speech synthesis tells us where the time goes."
-)
-MAX_CHARS_ENV = "TTSPERF_MAX_CHARS"
-
-
-def default_max_chars() -> int:
-    raw = os.environ.get(MAX_CHARS_ENV)
-    return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_TEXT_CHARS
+from profiling.run.inputs import DEFAULT_TEXT, MAX_CHARS_ENV, default_max_chars, parse_knobs
+from profiling.store.results import ResultsStore
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -58,14 +47,6 @@ def open_store(args: argparse.Namespace) -> ResultsStore:
         raise InputError(f"cannot open the results store in {args.data_dir}: {error}") from None
 
 
-def parse_knobs(pairs: list[str]) -> dict[str, str]:
-    knobs = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise InputError(f"--knob expects NAME=VALUE, got {pair!r}")
-        knobs[name.strip()] = value.strip()
-    return knobs
 
 
 def settings_from_args(args: argparse.Namespace) -> SynthesisSettings:

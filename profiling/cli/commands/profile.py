@@ -6,7 +6,8 @@ import argparse
 import shlex
 import sys
 
-from profiling.commands.common import (
+from profiling.analysis.report import format_table
+from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
     open_store,
@@ -14,12 +15,11 @@ from profiling.commands.common import (
     text_from_args,
     voice_from_args,
 )
+from profiling.core.records import RunMode
 from profiling.profilers import PROFILER_NAMES, parse_profiler_names
 from profiling.profilers.common import ProfileOptions, ProfilerResult, ProfilerStatus
 from profiling.profilers.session import ProfileRequest, run_profile, validate_profile_request
-from profiling.records import RunMode
-from profiling.report import format_table
-from profiling.runner import EnginePool
+from profiling.run.runner import EnginePool
 
 #: Rows printed per table (the files hold ``--top`` rows).
 PRINTED_ROWS = 10

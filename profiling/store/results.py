@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engines.base import Audio
-from profiling.records import RunRecord
+from profiling.core.records import RunRecord
 
 DATA_DIR_ENV = "TTSPERF_DATA_DIR"
 DB_NAME = "runs.sqlite"

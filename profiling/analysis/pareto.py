@@ -2,7 +2,7 @@
 
 Fidelity is the log-mel distance of a configuration's audio from the reference
 configuration's audio for the same text and seed (0 = identical). WER is relative
-(see ``profiling.intelligibility``). Both need the sweep's saved audio.
+(see ``profiling.audio.intelligibility``). Both need the sweep's saved audio.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pandas as pd
 import soundfile
 
 from engines.base import Audio
-from profiling.compare import measured_runs
-from profiling.intelligibility import Recognizer, pooled_wer, transcribe_and_score
-from profiling.quality import log_mel_distance
-from profiling.store import ResultsStore
-from profiling.sweep import sweep_runs_dataframe
+from profiling.analysis.compare import measured_runs
+from profiling.audio.intelligibility import Recognizer, pooled_wer, transcribe_and_score
+from profiling.audio.quality import log_mel_distance
+from profiling.store.results import ResultsStore
+from profiling.sweep.grid import sweep_runs_dataframe
 
 
 def read_audio(path: str) -> Audio:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from profiling.stats import SeriesSummary, Summary
+from profiling.core.stats import SeriesSummary, Summary
 
 _UNITS = {"rtf": "x", "peak_rss_mb": "MiB", "audio_s": "s"}
 

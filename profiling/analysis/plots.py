@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from profiling.compare import measured_runs
-from profiling.intelligibility import WER_LABEL
-from profiling.store import ResultsStore
+from profiling.analysis.compare import measured_runs
+from profiling.audio.intelligibility import WER_LABEL
+from profiling.store.results import ResultsStore
 
 QUALITY_LABELS = {
     "relative_wer": WER_LABEL,

@@ -1,6 +1,6 @@
 """Text sets that ship with the lab: short / medium / long, sets sized by audio length, Harvard sentences.
 
-Each set is a UTF-8 file in ``profiling/textsets/``: an optional ``#`` description
+Each set is a UTF-8 file in ``profiling/texts/data/``: an optional ``#`` description
 line, then one text per line. Texts get stable ids (``<set>-<nn>``) so a sweep's
 run keys stay the same between runs of the same set.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engines.errors import InputError
 
-TEXTSET_DIR = Path(__file__).resolve().parent / "textsets"
+TEXTSET_DIR = Path(__file__).resolve().parent / "data"
 
 #: Roughly how much audio each sized set is written for (seconds, Piper joe at length_scale 1).
 TARGET_AUDIO_S: dict[str, float] = {"audio_1s": 1.0, "audio_5s": 5.0, "audio_10s": 10.0, "audio_30s": 30.0}

@@ -21,13 +21,13 @@ from engines.chunking import ChunkingSettings, chunk_text, synthesize_chunks
 from engines.errors import InputError
 from engines.registry import create_engine, engine_class
 from engines.validation import resolve_settings, validate_text
-from profiling.environment import capture_environment
-from profiling.memory import PeakRssSampler
-from profiling.playback import PlaybackSettings, analyse_stream, stream_annotations
-from profiling.records import ChunkTiming, RunMode, RunRecord, RunStatus
-from profiling.stats import Summary, summarize_metrics, summarize_stages
-from profiling.store import ResultsStore
-from profiling.timer import StageTimer
+from profiling.audio.playback import PlaybackSettings, analyse_stream, stream_annotations
+from profiling.core.environment import capture_environment
+from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
+from profiling.core.rss import PeakRssSampler
+from profiling.core.stats import Summary, summarize_metrics, summarize_stages
+from profiling.core.timer import StageTimer
+from profiling.store.results import ResultsStore
 
 #: Called after each run with (runs done, runs total, the record just made).
 ProgressCallback = Callable[[int, int, RunRecord], None]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 
 from engines.errors import InputError
-from profiling.commands.common import add_store_args, open_store
-from profiling.compare import compare_runs, gate, measured_runs, parse_threshold, select_runs
-from profiling.report import format_table
+from profiling.analysis.compare import compare_runs, gate, measured_runs, parse_threshold, select_runs
+from profiling.analysis.report import format_table
+from profiling.cli.commands.common import add_store_args, open_store
 
 EXIT_REGRESSION = 1
 

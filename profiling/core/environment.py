@@ -31,7 +31,7 @@ TRACKED_PACKAGES: tuple[str, ...] = (
     "gradio",
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

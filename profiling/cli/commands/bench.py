@@ -7,7 +7,8 @@ import sys
 
 from tqdm import tqdm
 
-from profiling.commands.common import (
+from profiling.analysis.report import series_table, summary_table
+from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
     open_store,
@@ -15,10 +16,9 @@ from profiling.commands.common import (
     text_from_args,
     voice_from_args,
 )
-from profiling.records import RunMode, RunRecord, RunStatus
-from profiling.report import series_table, summary_table
-from profiling.runner import BenchRequest, EnginePool, run_bench, validate_request
-from profiling.stats import summarize_series
+from profiling.core.records import RunMode, RunRecord, RunStatus
+from profiling.core.stats import summarize_series
+from profiling.run.runner import BenchRequest, EnginePool, run_bench, validate_request
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

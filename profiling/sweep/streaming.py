@@ -17,11 +17,11 @@ import numpy as np
 
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.playback import PlaybackReport, PlaybackSettings, simulate_playback
-from profiling.records import RunMode, RunRecord
-from profiling.runner import BenchRequest, EnginePool, run_bench
-from profiling.stats import measured
-from profiling.store import ResultsStore
+from profiling.audio.playback import PlaybackReport, PlaybackSettings, simulate_playback
+from profiling.core.records import RunMode, RunRecord
+from profiling.core.stats import measured
+from profiling.run.runner import BenchRequest, EnginePool, run_bench
+from profiling.store.results import ResultsStore
 
 #: Largest grid accepted (each first-chunk value is warm-up + repeats of real synthesis).
 MAX_VALUES = 16

@@ -9,10 +9,10 @@ from enum import Enum
 from typing import Any
 
 from engines.base import SynthesisSettings, Voice
-from profiling.environment import EnvironmentInfo
-from profiling.joins import JoinCheck
-from profiling.playback import PlaybackReport
-from profiling.timer import StageTiming
+from profiling.audio.joins import JoinCheck
+from profiling.audio.playback import PlaybackReport
+from profiling.core.environment import EnvironmentInfo
+from profiling.core.timer import StageTiming
 
 Annotation = str | float | int | bool
 

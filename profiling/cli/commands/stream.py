@@ -14,7 +14,9 @@ from tqdm import tqdm
 
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.commands.common import (
+from profiling.analysis.report import format_table
+from profiling.audio.playback import PlaybackSettings
+from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
     open_store,
@@ -22,12 +24,10 @@ from profiling.commands.common import (
     text_from_args,
     voice_from_args,
 )
-from profiling.playback import PlaybackSettings
-from profiling.records import RunMode, RunRecord, RunStatus
-from profiling.report import format_table
-from profiling.runner import BenchRequest, EnginePool, run_bench, validate_request
-from profiling.stats import measured
-from profiling.streaming_sweep import (
+from profiling.core.records import RunMode, RunRecord, RunStatus
+from profiling.core.stats import measured
+from profiling.run.runner import BenchRequest, EnginePool, run_bench, validate_request
+from profiling.sweep.streaming import (
     StreamingSweep,
     SweepResult,
     parse_sizes,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from profiling.stats import Summary
-from profiling.store import ResultsStore
+from profiling.core.stats import Summary
+from profiling.store.results import ResultsStore
 
 NO_DIFFERENCE = "no measurable difference"
 DEFAULT_RESAMPLES = 4000
@@ -230,7 +230,7 @@ def select_runs(store: ResultsStore, selector: str) -> Selection:
     3. a run label (``bench --label``; sweep runs carry their configuration's label).
     """
     from engines.errors import InputError
-    from profiling.sweep import sweep_configs_dataframe, sweep_runs_dataframe
+    from profiling.sweep.grid import sweep_configs_dataframe, sweep_runs_dataframe
 
     selector = selector.strip()
     if not selector:
@@ -268,7 +268,7 @@ def select_runs(store: ResultsStore, selector: str) -> Selection:
 
 def run_groups(store: ResultsStore) -> pd.DataFrame:
     """What the History tab lists: sweep configurations (sweep:NAME/KEY) and plain bench batches (batch id)."""
-    from profiling.sweep import list_sweeps, sweep_runs_dataframe
+    from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
 
     runs = store.runs_dataframe()
     measured = measured_runs(runs)

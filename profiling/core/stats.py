@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from profiling.records import RunRecord, RunStatus
+from profiling.core.records import RunRecord, RunStatus
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engines.registry import engine_class, list_engines
-from profiling.report import format_table
+from profiling.analysis.report import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

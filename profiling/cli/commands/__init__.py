@@ -7,10 +7,10 @@ exits 2.
 
 #: Subcommand modules in help order. Add a module here to add a subcommand.
 COMMAND_MODULES: tuple[str, ...] = (
-    "profiling.commands.engines_cmd",
-    "profiling.commands.bench",
-    "profiling.commands.stream",
-    "profiling.commands.sweep",
-    "profiling.commands.compare",
-    "profiling.commands.profile",
+    "profiling.cli.commands.engines_cmd",
+    "profiling.cli.commands.bench",
+    "profiling.cli.commands.stream",
+    "profiling.cli.commands.sweep",
+    "profiling.cli.commands.compare",
+    "profiling.cli.commands.profile",
 )

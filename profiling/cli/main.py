@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from engines.errors import InputError
-from profiling.commands import COMMAND_MODULES
+from profiling.cli.commands import COMMAND_MODULES
 
 EXIT_USAGE = 2
 

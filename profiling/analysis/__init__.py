@@ -1,0 +1,1 @@
+"""Reading stored runs: comparisons, Pareto fronts, reports, plots."""

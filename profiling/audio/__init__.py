@@ -1,0 +1,1 @@
+"""What is judged in the audio: playback simulation, joins, quality, intelligibility."""

@@ -1,0 +1,1 @@
+"""The command line: ``python -m profiling`` (one module per subcommand in ``commands/``)."""

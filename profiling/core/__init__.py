@@ -1,0 +1,1 @@
+"""The measurement core: stage timer, run records, environment, RSS sampling, summary statistics."""

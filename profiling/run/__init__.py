@@ -1,0 +1,1 @@
+"""Measured synthesis: requests, the engine pool, warm-up and repeats."""

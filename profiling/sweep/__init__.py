@@ -1,0 +1,1 @@
+"""Sweeps: grids of settings run and stored with resume keys; streaming sweeps."""

@@ -1,0 +1,1 @@
+"""Text sets shipped with the lab."""
