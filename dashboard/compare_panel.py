@@ -13,7 +13,7 @@ from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling.analysis import plots
-from profiling.analysis.compare import compare_runs, gate, parse_threshold, ratio_table, select_runs
+from profiling.analysis.compare import compare_runs, environment_note, gate, parse_threshold, ratio_table, select_runs
 
 
 @dataclass
@@ -72,4 +72,7 @@ def compare_groups(
                + ", ".join(r.metric for r in result.regressions))
     both = pd.concat([a.runs.assign(group=f"baseline: {a.name}"), b.runs.assign(group=f"candidate: {b.name}")])
     table = ratio_table(ratios).round(4)
-    return f"{a.name} → {b.name}: {verdict}", table, plots.ratio_forest(table), plots.rtf_box(both, x="group")
+    status = f"{a.name} → {b.name}: {verdict}"
+    if note := environment_note(a.runs, b.runs):
+        status += f"\n\n⚠ {note}"
+    return status, table, plots.ratio_forest(table), plots.rtf_box(both, x="group")

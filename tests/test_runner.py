@@ -105,3 +105,26 @@ def test_series_are_summarised_per_item() -> None:
     assert summary.items_per_run == 3 and summary.item.n == 6
     assert summary.item.median == pytest.approx(0.2)
     assert summary.rate_per_s == pytest.approx(5.0)
+
+
+def test_pool_unloads_the_resident_model_before_loading_the_next(tmp_path) -> None:
+    """Two loads of the same engine never overlap: the old model is gone when the new one starts loading."""
+    from engines.piper_engine import PiperEngine
+
+    resident_during_load: list[int] = []
+    pool: EnginePool
+
+    class ObservedPiper(PiperEngine):
+        def load(self, settings, hook=None):  # type: ignore[no-untyped-def]
+            resident_during_load.append(sum(e.describe_model() != {} for e in pool.loaded()))
+            super().load(settings) if hook is None else super().load(settings, hook)
+
+    pool = EnginePool(factory=lambda name: ObservedPiper())
+    first, _ = pool.acquire(SynthesisSettings("piper", knobs={"graph_optimization": "all"}))
+    second, load_s = pool.acquire(SynthesisSettings("piper", knobs={"graph_optimization": "basic"}))
+    assert load_s is not None and second is not first
+    assert resident_during_load == [0, 0]  # the first model was unloaded before the second loaded
+    assert first.describe_model() == {} and second.describe_model() != {}
+    assert pool.loaded() == [second]
+    again, reload_s = pool.acquire(SynthesisSettings("piper", knobs={"graph_optimization": "basic"}))
+    assert again is second and reload_s is None

@@ -266,6 +266,14 @@ def select_runs(store: ResultsStore, selector: str) -> Selection:
     return Selection(selector, selector, labelled)
 
 
+def environment_note(baseline: pd.DataFrame, candidate: pd.DataFrame) -> str:
+    """A warning when the two sides ran in different environments (lock file, commit, uncommitted changes)."""
+    a, b = (sorted(set(measured_runs(side)["provenance"])) for side in (baseline, candidate))
+    if a == b and len(a) == 1:
+        return ""
+    return f"different environments: baseline {'; '.join(a)} / candidate {'; '.join(b)}"
+
+
 def run_groups(store: ResultsStore) -> pd.DataFrame:
     """What the History tab lists: sweep configurations (sweep:NAME/KEY) and plain bench batches (batch id)."""
     from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
@@ -281,7 +289,8 @@ def run_groups(store: ResultsStore) -> pd.DataFrame:
             rows.append(_group_row(f"sweep:{name}/{key}", label, group))
     for batch, group in measured[~measured["batch_id"].isin(in_sweeps)].groupby("batch_id", sort=False):
         rows.append(_group_row(str(batch), group["label"].iloc[0] or str(batch)[:8], group))
-    columns = ["selector", "name", "engine", "device", "precision", "mode", "runs", "median_rtf", "last_run"]
+    columns = ["selector", "name", "engine", "device", "precision", "mode", "runs", "median_rtf", "last_run",
+               "environment"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("last_run", ascending=False, ignore_index=True)
 
@@ -291,4 +300,5 @@ def _group_row(selector: str, name: str, group: pd.DataFrame) -> dict[str, objec
         "selector": selector, "name": name, "engine": group["engine"].iloc[0], "device": group["device"].iloc[0],
         "precision": group["precision"].iloc[0], "mode": group["mode"].iloc[0], "runs": len(group),
         "median_rtf": float(group["rtf"].median()), "last_run": group["created_at"].max(),
+        "environment": "; ".join(sorted(set(group["provenance"]))),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shutil
@@ -32,6 +33,8 @@ TRACKED_PACKAGES: tuple[str, ...] = (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The dependency lock the environment was installed from (make dashboard / make test).
+LOCK_FILE = PROJECT_ROOT / "uv.lock"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class EnvironmentInfo:
     gpu_driver: str = ""
     git_commit: str = ""
     packages: dict[str, str] = field(default_factory=dict)
+    #: sha256 of uv.lock: two runs with different locks ran in different environments.
+    lock_sha256: str = ""
+    #: The checkout had uncommitted changes (None: not a git checkout, or git unavailable).
+    git_dirty: bool | None = None
 
 
 def _cpu_model() -> str:
@@ -75,15 +82,32 @@ def _gpu() -> tuple[str, str]:
     return name.strip(), driver.strip()
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str | None:
+    """Output of a git command in the checkout, or None outside one (a Space, an installed wheel)."""
     if not (PROJECT_ROOT / ".git").exists():
-        return ""
+        return None
     try:
         return subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _git_commit() -> str:
+    return _git("rev-parse", "--short=12", "HEAD") or ""
+
+
+def _git_dirty() -> bool | None:
+    # Untracked files count: a new module can change what runs as much as an edited one.
+    status = _git("status", "--porcelain")
+    return None if status is None else bool(status)
+
+
+def lock_sha256(path: Path = LOCK_FILE) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
         return ""
 
 
@@ -111,4 +135,6 @@ def capture_environment() -> EnvironmentInfo:
         gpu_driver=gpu_driver,
         git_commit=_git_commit(),
         packages=_packages(),
+        lock_sha256=lock_sha256(),
+        git_dirty=_git_dirty(),
     )

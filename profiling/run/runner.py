@@ -6,6 +6,7 @@ warm-up runs are recorded too, flagged, and left out of summaries.
 
 from __future__ import annotations
 
+import gc
 import random
 import sys
 import threading
@@ -90,11 +91,17 @@ def validate_request(request: BenchRequest) -> tuple[str, SynthesisSettings]:
 
 
 class EnginePool:
-    """Loaded engines keyed by what a load depends on, so repeated requests skip the load."""
+    """Loaded engines keyed by what a load depends on, so repeated requests skip the load.
 
-    def __init__(self) -> None:
+    One model per engine at a time: a request that needs another load of the same engine unloads the
+    resident one first (and hands CUDA's cached blocks back), then loads. Two full-size torch models
+    resident at once would not fit a GPU.
+    """
+
+    def __init__(self, factory: Callable[[str], Engine] = create_engine) -> None:
         self._engines: dict[tuple[object, ...], Engine] = {}
         self._lock = threading.Lock()
+        self._factory = factory
 
     def acquire(self, settings: SynthesisSettings) -> tuple[Engine, float | None]:
         """The engine for ``settings`` and its load time (None if it was already loaded)."""
@@ -104,21 +111,39 @@ class EnginePool:
             engine = self._engines.get(key)
             if engine is not None:
                 return engine, None
-            engine = create_engine(settings.engine)
+            stale = [k for k in self._engines if k[0] == settings.engine]
+            for old_key in stale:
+                self._engines.pop(old_key).unload()
+            if stale:
+                release_device_memory()
+            engine = self._factory(settings.engine)
             start = time.perf_counter()
             engine.load(settings, StageTimer(sync=_cuda_sync(settings)))
             load_s = time.perf_counter() - start
-            # One model per engine at a time: full-size torch models do not fit twice.
-            for old_key in [k for k in self._engines if k[0] == settings.engine]:
-                self._engines.pop(old_key).unload()
             self._engines[key] = engine
             return engine, load_s
+
+    def loaded(self) -> list[Engine]:
+        """The engines resident now."""
+        with self._lock:
+            return list(self._engines.values())
 
     def clear(self) -> None:
         with self._lock:
             for engine in self._engines.values():
                 engine.unload()
             self._engines.clear()
+            release_device_memory()
+
+
+def release_device_memory() -> None:
+    """Collect what an unloaded model left and return CUDA's cached blocks (no torch import if unused)."""
+    gc.collect()
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def _cuda_sync(settings: SynthesisSettings) -> Callable[[], None] | None:

@@ -71,6 +71,18 @@ _RUN_COLUMNS = (
 )
 
 
+#: Environment fields read out of each run's JSON for tables (runs stored before they existed read as empty).
+_PROVENANCE_FIELDS = ("lock_sha256", "git_commit", "git_dirty")
+
+
+def provenance_label(lock_sha256: object, git_commit: object, git_dirty: object) -> str:
+    """'lock 1a2b3c4d5e · abcdef123456+dirty': what History and Compare show as a run's environment."""
+    lock = str(lock_sha256 or "")[:10] or "no lock"
+    commit = str(git_commit or "")[:10] or "no commit"
+    dirty = git_dirty is not None and not pd.isna(git_dirty) and bool(git_dirty)
+    return f"lock {lock} · {commit}{'+dirty' if dirty else ''}"
+
+
 def default_data_dir() -> Path:
     """``$TTSPERF_DATA_DIR`` if set, else ``~/.ttsperf``."""
     configured = os.environ.get(DATA_DIR_ENV)
@@ -200,13 +212,22 @@ class ResultsStore:
             return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def runs_dataframe(self) -> pd.DataFrame:
-        """One row per run with the headline metrics (no JSON parsing needed)."""
+        """One row per run with the headline metrics and the environment's provenance."""
+        provenance = ", ".join(
+            f"json_extract(record_json, '$.environment.{field}') AS {field}" for field in _PROVENANCE_FIELDS
+        )
         with self._connect() as conn:
             frame = pd.read_sql_query(
-                f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs ORDER BY created_at", conn
+                f"SELECT {', '.join(_RUN_COLUMNS)}, {provenance} FROM runs ORDER BY created_at", conn
             )
         frame["warmup"] = frame["warmup"].astype(bool)
         frame["random_weights"] = frame["random_weights"].astype(bool)
+        frame["lock_sha256"] = frame["lock_sha256"].fillna("")
+        frame["git_commit"] = frame["git_commit"].fillna("")
+        frame["provenance"] = [
+            provenance_label(lock, commit, dirty)
+            for lock, commit, dirty in zip(frame["lock_sha256"], frame["git_commit"], frame["git_dirty"], strict=True)
+        ]
         return frame
 
     def stages_dataframe(self) -> pd.DataFrame:

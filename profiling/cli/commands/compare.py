@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 
 from engines.errors import InputError
-from profiling.analysis.compare import compare_runs, gate, measured_runs, parse_threshold, select_runs
+from profiling.analysis.compare import (
+    compare_runs,
+    environment_note,
+    gate,
+    measured_runs,
+    parse_threshold,
+    select_runs,
+)
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
 
@@ -48,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     result = gate(ratios, threshold or 0.0)
     print(f"baseline:  {baseline.name} ({len(measured_runs(baseline.runs))} runs)")
     print(f"candidate: {candidate.name} ({len(measured_runs(candidate.runs))} runs)")
+    if note := environment_note(baseline.runs, candidate.runs):
+        print(f"warning: {note}")
     rows = []
     for r in ratios:
         flag = "REGRESSION" if threshold is not None and r.regressed(threshold) else ""
