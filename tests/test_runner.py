@@ -111,15 +111,19 @@ def test_pool_unloads_the_resident_model_before_loading_the_next(tmp_path) -> No
     """Two loads of the same engine never overlap: the old model is gone when the new one starts loading."""
     from engines.piper_engine import PiperEngine
 
+    created: list[PiperEngine] = []
     resident_during_load: list[int] = []
-    pool: EnginePool
 
     class ObservedPiper(PiperEngine):
         def load(self, settings, hook=None):  # type: ignore[no-untyped-def]
-            resident_during_load.append(sum(e.describe_model() != {} for e in pool.loaded()))
+            resident_during_load.append(sum(e.describe_model() != {} for e in created))
             super().load(settings) if hook is None else super().load(settings, hook)
 
-    pool = EnginePool(factory=lambda name: ObservedPiper())
+    def factory(name: str) -> PiperEngine:
+        created.append(ObservedPiper())
+        return created[-1]
+
+    pool = EnginePool(factory=factory)
     first, _ = pool.acquire(SynthesisSettings("piper", knobs={"graph_optimization": "all"}))
     second, load_s = pool.acquire(SynthesisSettings("piper", knobs={"graph_optimization": "basic"}))
     assert load_s is not None and second is not first
