@@ -28,6 +28,8 @@ from profiling.store.results import ResultsStore, default_data_dir  # noqa: E402
 log = logging.getLogger(__name__)
 
 TITLE = "ttsperf — TTS performance lab"
+#: How often an open page asks what the measurement lane is doing (one tiny request).
+LANE_POLL_S = 2.0
 
 CSS = """
 .ttsperf-random-weights {
@@ -43,6 +45,10 @@ def build_app(ctx: DashboardContext) -> gr.Blocks:
     """Every tab in TABS, in order; each module's build(ctx) runs inside its gr.Tab."""
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"## {TITLE}\nResults store: `{ctx.store.db_path}`")
+        lane = gr.Markdown(ctx.lane.describe(), elem_id="lane-status")
+        # Outside the lane (no concurrency limit): it must answer while a measurement runs.
+        gr.Timer(LANE_POLL_S).tick(ctx.lane.describe, None, lane, api_name="lane_status", concurrency_limit=None,
+                                   show_progress="hidden")
         with gr.Tabs():
             for title, module_name in TABS:
                 with gr.Tab(title):

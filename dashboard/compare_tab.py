@@ -18,6 +18,7 @@ import yaml
 
 from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
+from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling.analysis import plots
@@ -32,8 +33,6 @@ from profiling.sweep.grid import SweepProgress, list_sweeps, run_sweep, spec_fro
 
 log = logging.getLogger(__name__)
 
-#: Shares the engine pool with the Synthesize tab: one measured thing at a time.
-CONCURRENCY_ID = "synthesize"
 EXAMPLE_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "piper_quick.yaml"
 
 
@@ -115,7 +114,8 @@ def run_sweep_text(
                          desc=f"{update.done}/{update.total} runs, {_eta(update.done, update.total, first[0], started)}"
                          f" — {label}")
 
-        outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
+        with ctx.lane.hold(f"sweep '{spec.name}'"):
+            outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
     except yaml.YAMLError as error:
         return error_status(f"the sweep is not valid YAML: {one_line(error)}")
     except InputError as error:
@@ -178,7 +178,7 @@ def build(ctx: DashboardContext) -> None:
     sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view")
     with_wer.change(show, [sweep_pick, with_wer], view_outputs)
     refresh.click(refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
-    run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=CONCURRENCY_ID).then(
+    run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=LANE_ID).then(
         refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
     # Outside the queue's concurrency limit, so it lands while the sweep is running.
     cancel_button.click(stop, None, sweep_status, api_name="cancel_sweep", concurrency_limit=None)

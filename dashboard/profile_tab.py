@@ -21,6 +21,7 @@ import pandas as pd
 
 from dashboard.context import DashboardContext
 from dashboard.controls import default_engine, device_choices, engine_views, find_view, precision_choices
+from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
 from engines.base import SynthesisSettings
 from engines.errors import InputError
@@ -33,9 +34,6 @@ from profiling.store.results import ResultsStore
 
 log = logging.getLogger(__name__)
 
-#: Shares the Synthesize tab's queue: one engine pool, one measured run at a time
-#: (a profiler sampling this process must not see another tab's synthesis).
-CONCURRENCY_ID = "synthesize"
 ARTIFACT_COLUMNS = ["kind", "file", "description"]
 FLAME_PLACEHOLDER = "<p>Run py-spy to see a flame graph here.</p>"
 
@@ -239,7 +237,9 @@ def build(ctx: DashboardContext) -> None:
         try:
             request = build_request(engine_name, device_name, precision_name, knob_text, text_value, chosen,
                                     repeat_count, line_names, rate, native, memory, leak, ctx.max_chars)
-            report = run_profile(request, ctx.pool, ctx.store, progress=lambda msg: progress(None, desc=msg))
+            # In the lane: a profiler sampling this process must not see another tab's synthesis.
+            with ctx.lane.hold(f"profile of {request.settings.engine}"):
+                report = run_profile(request, ctx.pool, ctx.store, progress=lambda msg: progress(None, desc=msg))
             return report_view(report, ctx.store).as_outputs()
         except Exception as error:  # a visible line, never a stack trace in the page
             if not isinstance(error, InputError):
@@ -258,7 +258,7 @@ def build(ctx: DashboardContext) -> None:
         [engine, device, precision, knobs, text, profilers, repeats, line_functions, pyspy_rate, pyspy_native,
          torch_memory, leak_runs],
         [status, summary, table_choice, table, flame, files, artifacts, tables_state],
-        api_name="profile", concurrency_id=CONCURRENCY_ID,
+        api_name="profile", concurrency_id=LANE_ID,
     )
     table_choice.change(show_table, [table_choice, tables_state], table, api_name="profile_table")
     lookup_button.click(lookup, lookup_id, artifacts, api_name="profile_artifacts")

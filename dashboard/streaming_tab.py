@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 
 from dashboard.context import DashboardContext
 from dashboard.controls import EngineView, KnobPanel, device_choices, engine_views, find_view
+from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
 from engines.base import AudioChunk, SynthesisSettings
 from engines.chunking import ChunkingSettings
@@ -273,7 +274,8 @@ def stream_events(ctx: DashboardContext, request: BenchRequest) -> Iterator[tupl
 
     def work() -> None:
         try:
-            outcome["result"] = run_bench(request, ctx.pool, ctx.store, on_chunk=chunks.put)
+            with ctx.lane.hold(f"stream on {request.settings.engine}"):
+                outcome["result"] = run_bench(request, ctx.pool, ctx.store, on_chunk=chunks.put)
         except Exception as error:  # shown as one line, never a trace
             outcome["error"] = one_line(error)
         finally:
@@ -395,6 +397,7 @@ def build(ctx: DashboardContext) -> None:
     stream_button.click(
         on_stream, inputs=stream_inputs,
         outputs=[player, status, timeline, summary, joins, chunks], api_name="stream",
+        concurrency_id=LANE_ID,
     )
 
     def on_sweep(*args: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
@@ -412,7 +415,8 @@ def build(ctx: DashboardContext) -> None:
             def step(done: int, total: int, _record: RunRecord) -> None:
                 progress(done / total, desc=f"run {done}/{total}")
 
-            result = run_streaming_sweep(sweep, ctx.pool, ctx.store, step)
+            with ctx.lane.hold(f"streaming sweep on {base.settings.engine}"):
+                result = run_streaming_sweep(sweep, ctx.pool, ctx.store, step)
         except InputError as error:
             return f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip
         latency, stall = sweep_figures(result)
@@ -421,5 +425,6 @@ def build(ctx: DashboardContext) -> None:
     sweep_button.click(
         on_sweep, inputs=sweep_inputs,
         outputs=[sweep_status, sweep_latency, sweep_stall, sweep_frame], api_name="stream_sweep",
+        concurrency_id=LANE_ID,
     )
 

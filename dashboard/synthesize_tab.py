@@ -29,6 +29,7 @@ from dashboard.controls import (
     precision_choices,
     streaming_note,
 )
+from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line, run_status, summary_markdown, weights_banner
 from dashboard.plots import rtf_figure, stage_breakdown_figure, ttfa_figure
 from dashboard.synth_form import CHUNKER_ENGINE, CHUNKER_LAB, SynthForm
@@ -43,8 +44,6 @@ from profiling.run.runner import BenchResult, run_bench
 
 log = logging.getLogger(__name__)
 
-#: Both run endpoints share one queue: one engine pool, one synthesis at a time.
-CONCURRENCY_ID = "synthesize"
 #: Separates engine and knob in the /synthesize parameter names: ``piper__length_scale``.
 KNOB_SEPARATOR = "__"
 
@@ -125,7 +124,8 @@ def make_runner(ctx: DashboardContext) -> Callable[[SynthForm, gr.Progress | Non
                     kind = "warm-up" if record.warmup else "run"
                     progress((done, total), desc=f"{kind} {done}/{total}")
 
-            result = run_bench(request, ctx.pool, ctx.store, report)
+            with ctx.lane.hold(f"synthesis on {request.settings.engine}"):
+                result = run_bench(request, ctx.pool, ctx.store, report)
         except InputError as error:
             return error_outputs(one_line(error))
         except Exception as error:  # the app keeps serving; the log has the traceback
@@ -299,9 +299,9 @@ def build(ctx: DashboardContext) -> None:
         return runner(form, progress)
 
     run_button.click(synthesize, inputs_kwargs={**form_inputs, **knob_inputs}, outputs=outputs.components(),
-                     api_name="synthesize", concurrency_id=CONCURRENCY_ID)
+                     api_name="synthesize", concurrency_id=LANE_ID)
     json_button.click(synthesize_json, inputs=json_settings, outputs=outputs.components(),
-                      api_name="synthesize_json", concurrency_id=CONCURRENCY_ID)
+                      api_name="synthesize_json", concurrency_id=LANE_ID)
 
 
 def example_settings() -> str:
