@@ -14,7 +14,6 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
-import yaml
 
 from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
@@ -29,6 +28,7 @@ from profiling.analysis.compare import (
     run_groups,
 )
 from profiling.analysis.pareto import sweep_quality
+from profiling.run.inputs import load_yaml_mapping
 from profiling.sweep.grid import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,7 @@ def run_sweep_text(
     """Parse the form's YAML and run it (resuming if it ran before); returns the status line."""
     cancel.clear()
     try:
-        data = yaml.safe_load(text or "")
-        spec = spec_from_mapping(data if isinstance(data, dict) else {})
+        spec = spec_from_mapping(load_yaml_mapping(text or ""))
         started = time.monotonic()
         first: list[int] = []
 
@@ -116,8 +115,6 @@ def run_sweep_text(
 
         with ctx.lane.hold(f"sweep '{spec.name}'"):
             outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
-    except yaml.YAMLError as error:
-        return error_status(f"the sweep is not valid YAML: {one_line(error)}")
     except InputError as error:
         return error_status(one_line(error))
     except Exception as error:

@@ -7,7 +7,7 @@ problem is an ``InputError`` with a one-line message.
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
 from profiling.audio.playback import PlaybackSettings
 from profiling.core.records import RunMode
+from profiling.run.inputs import parse_json_object
 from profiling.run.runner import BenchRequest
 
 #: Chunker choices: the engine's own streaming, or the lab's text chunker in front of it.
@@ -39,7 +40,7 @@ def _whole_number(name: str, value: object, minimum: int, maximum: int | None = 
         number = float(value)
     except ValueError:
         raise InputError(f"{name} must be a whole number, got {value!r}") from None
-    if not number.is_integer():
+    if not math.isfinite(number) or not number.is_integer():
         raise InputError(f"{name} must be a whole number, got {value!r}")
     if number < minimum:
         raise InputError(f"{name} must be at least {minimum}, got {int(number)}")
@@ -55,7 +56,9 @@ def _number(name: str, value: object, minimum: float) -> float:
         number = float(value)
     except ValueError:
         raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not number >= minimum:  # also catches NaN
+    if not math.isfinite(number):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    if number < minimum:
         raise InputError(f"{name} must be at least {minimum:g}, got {value!r}")
     return number
 
@@ -82,12 +85,7 @@ class SynthForm:
     @classmethod
     def from_json(cls, raw: str) -> SynthForm:
         """Parse the JSON API's settings object; unknown fields are refused, not ignored."""
-        try:
-            data = json.loads(raw) if raw and raw.strip() else {}
-        except json.JSONDecodeError as error:
-            raise InputError(f"settings are not valid JSON: {error.msg} (line {error.lineno})") from None
-        if not isinstance(data, dict):
-            raise InputError("settings must be a JSON object")
+        data = parse_json_object(raw or "")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,9 +15,22 @@ from engines.base import (
 )
 from engines.errors import InputError
 
+#: Layout characters text may carry; every other control character is refused.
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def check_characters(text: str, what: str = "text") -> None:
+    """Refuse control characters (NUL and the like) and lone surrogates: no engine or store takes them."""
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if (category == "Cc" and char not in _ALLOWED_CONTROLS) or category == "Cs":
+            raise InputError(
+                f"{what} contains the control character U+{ord(char):04X} at position {index}: remove it"
+            )
+
 
 def validate_text(text: str, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> str:
-    """Return the text stripped, or raise InputError if empty or too long."""
+    """Return the text stripped, or raise InputError if empty, too long or holding control characters."""
     if not isinstance(text, str):
         raise InputError("text must be a string")
     stripped = text.strip()
@@ -27,6 +41,7 @@ def validate_text(text: str, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> str:
             f"text is {len(stripped)} characters, over the limit of {max_chars} "
             "(raise it with --max-chars / TTSPERF_MAX_CHARS)"
         )
+    check_characters(stripped)
     return stripped
 
 
@@ -36,6 +51,8 @@ def resolve_knobs(capabilities: Capabilities, knobs: Mapping[str, object]) -> di
     for name, value in knobs.items():
         spec = capabilities.knob(name)
         resolved[name] = spec.coerce(value)
+        if isinstance(resolved[name], str):
+            check_characters(str(resolved[name]), f"knob '{name}'")
     for spec in capabilities.knobs:
         if spec.kind is KnobKind.DIRECTORY and resolved[spec.name]:
             # Only existence here; the engine checks the directory's layout at load.

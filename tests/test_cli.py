@@ -55,6 +55,10 @@ def test_bench_reads_text_file(tmp_path: Path) -> None:
         (("--text-file", "/no/such/file.txt"), "cannot read --text-file"),
         (("--repeats", "0"), "repeats must be at least 1"),
         (("--bogus",), "unrecognized arguments"),
+        (("--text", "Hello \x1b[31mthere."), "control character U+001B"),
+        (("--knob", "length_scale=nan"), "finite number"),
+        (("--knob", "length_scale=1e999"), "finite number"),
+        (("--label", "run\x07"), "label contains the control character U+0007"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_keeps_the_store(tmp_path: Path, args: tuple, message: str) -> None:
@@ -72,3 +76,12 @@ def test_engines_lists_availability_and_knobs(tmp_path: Path) -> None:
     result = cli("engines", "--knobs", data_dir=tmp_path)
     assert result.returncode == 0
     assert "piper" in result.stdout and "intra_op_threads" in result.stdout and "deterministic" in result.stdout
+
+
+def test_text_file_with_a_nul_is_refused_and_nothing_stored(tmp_path: Path) -> None:
+    text_file = tmp_path / "speech.txt"
+    text_file.write_bytes(b"Hello\x00there.")
+    result = cli("bench", "--no-progress", "--text-file", str(text_file), data_dir=tmp_path / "store")
+    assert result.returncode == 2 and "control character U+0000" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert ResultsStore(tmp_path / "store").count_runs() == 0

@@ -209,6 +209,15 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown chunker", {"mode": "stream", "chunker": "magic"}, "chunker 'magic'"),
     ("first chunk of zero chars", {"mode": "stream", "chunker": "lab", "first_chunk_max_chars": 0}, "at least 1"),
     ("negative prebuffer", {"mode": "stream", "prebuffer_ms": -5}, "prebuffer ms must be at least 0"),
+    ("NUL in the text", {"text": "Hello\u0000there."}, "control character U+0000"),
+    ("terminal escape in the text", {"text": "Hello \u001b[31mthere."}, "control character U+001B"),
+    ("lone surrogate in the text", {"text": "Hello \ud800 there."}, "U+D800"),
+    ("NUL in a knob", {"knobs": {"model_path": "voice\u0000.onnx"}}, "control character U+0000"),
+    ("NUL in the engine name", {"engine": "pi\u0000per"}, "control character U+0000"),
+    ("NaN repeats", {"repeats": float("nan")}, "NaN is not a number the lab accepts"),
+    ("infinite prebuffer", {"mode": "stream", "prebuffer_ms": float("inf")}, "Infinity is not a number"),
+    ("repeats as words", {"repeats": "two"}, "repeats must be a whole number"),
+    ("huge repeats", {"repeats": 1e300}, "repeats must be at most"),
 ]
 
 
@@ -226,6 +235,22 @@ def test_bad_input_shows_one_line_error_and_stores_nothing(
     assert result[AUDIO] is None and result[STAGES]["data"] in ([], [[]])
     assert stored_runs(server) == before
     assert server.alive()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"text": "hi", "knobs": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}", "nested too deeply"),
+    ('{"text": "' + "a" * 300_000 + '"}', "over the limit"),
+    ("{not json", "not valid JSON"),
+], ids=["deep array", "deep knobs", "huge document", "broken JSON"])
+def test_hostile_json_is_refused_up_front(server: DashboardServer, client: Client, raw: str, expected: str) -> None:
+    before = stored_runs(server)
+    status = client.predict(raw, api_name="/synthesize_json")[STATUS]
+    assert status.startswith(ERROR_PREFIX) and expected in status, status[:300]
+    assert "\n" not in status and "Traceback" not in status
+    assert stored_runs(server) == before
+    assert "RecursionError" not in server.log()
+    assert_ok(synth_json(client))
 
 
 def test_reference_audio_refused_for_an_engine_that_does_not_clone(
@@ -316,5 +341,5 @@ def test_a_tab_that_fails_to_build_does_not_take_the_app_down(
 
     monkeypatch.setattr(app, "TABS", (("Broken", "dashboard.no_such_tab"),))
     demo = app.build_app(DashboardContext(store=ResultsStore(tmp_path)))
-    texts = [c["props"].get("value") or "" for c in demo.get_config_file()["components"]]
+    texts = [str(c["props"].get("value") or "") for c in demo.get_config_file()["components"]]
     assert any("this tab failed to load (dashboard.no_such_tab)" in t for t in texts)

@@ -21,7 +21,7 @@ from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, AudioChunk, Engine, Synt
 from engines.chunking import ChunkingSettings, chunk_text, synthesize_chunks
 from engines.errors import InputError
 from engines.registry import create_engine, engine_class
-from engines.validation import resolve_settings, validate_text
+from engines.validation import check_characters, resolve_settings, validate_text
 from profiling.audio.playback import PlaybackSettings, analyse_stream, stream_annotations
 from profiling.core.environment import capture_environment
 from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
@@ -80,6 +80,10 @@ def validate_request(request: BenchRequest) -> tuple[str, SynthesisSettings]:
     if request.warmup < 0:
         raise InputError(f"warmup must be 0 or more, got {request.warmup}")
     text = validate_text(request.text, request.max_chars)
+    for what, value in (("label", request.label), ("speaker", request.voice.speaker),
+                        ("reference text", request.voice.reference_text)):
+        if value:
+            check_characters(value, what)
     cls = engine_class(request.settings.engine)
     if request.mode is RunMode.STREAM and not cls.capabilities.streaming:
         raise InputError(f"engine '{cls.name}' does not stream")
