@@ -20,6 +20,7 @@ from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
+from profiling import api
 from profiling.analysis import plots
 from profiling.analysis.compare import (
     compare_runs,
@@ -28,7 +29,7 @@ from profiling.analysis.compare import (
     run_groups,
 )
 from profiling.analysis.pareto import sweep_quality
-from profiling.sweep.grid import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
+from profiling.sweep.grid import SweepProgress, list_sweeps, spec_from_mapping, sweep_runs_dataframe
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def run_sweep_text(
                          desc=f"{update.done}/{update.total} runs, {_eta(update.done, update.total, first[0], started)}"
                          f" — {label}")
 
-        outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
+        outcome = api.sweep(spec, store=ctx.store, pool=ctx.pool, progress=report, cancel=cancel).outcome
     except yaml.YAMLError as error:
         return error_status(f"the sweep is not valid YAML: {one_line(error)}")
     except InputError as error:
