@@ -50,6 +50,8 @@ def _engine_views() -> tuple[EngineView, ...]:
     views = []
     for status in list_engines():
         entry = status.entry
+        if entry.conflict:  # a plug-in under a taken name: `python -m profiling engines` says why
+            continue
         base = dict(name=entry.name, title=entry.title, description=entry.description)
         if not status.available:
             views.append(EngineView(**base, available=False, reason=status.reason))
