@@ -68,8 +68,8 @@ class ProfileView:
         return (
             self.status,
             self.summary,
-            gr.update(choices=names, value=first),
-            self.tables[first] if first else pd.DataFrame(),
+            gr.update(choices=names, value=first, visible=bool(names)),
+            gr.update(value=self.tables[first] if first else pd.DataFrame(), visible=bool(names)),
             self.flame_html,
             self.files or None,
             self.artifacts,
@@ -220,8 +220,10 @@ def build(ctx: DashboardContext) -> None:
             run_button = gr.Button("Profile", variant="primary", elem_id="profile-run", interactive=bool(views))
             status = gr.Markdown("Ready: pick profilers and press **Profile**.", elem_id="profile-status")
             summary = gr.Markdown(elem_id="profile-summary")
-            table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice")
-            table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table")
+            # Hidden until a run fills them: an empty table would show placeholder headers.
+            table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice", visible=False)
+            table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table",
+                                 visible=False)
             flame = gr.HTML(FLAME_PLACEHOLDER, label="py-spy flame graph", elem_id="profile-flame")
             archive = gr.File(label="Download all files (zip)", interactive=False, elem_id="profile-zip")
             with gr.Accordion("Individual files (.prof, speedscope, SVG, Chrome trace, tables)", open=False):
