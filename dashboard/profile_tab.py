@@ -68,12 +68,13 @@ class ProfileView:
         return (
             self.status,
             self.summary,
-            gr.update(choices=names, value=first, visible=bool(names)),
-            gr.update(value=self.tables[first] if first else pd.DataFrame(), visible=bool(names)),
+            gr.update(choices=names, value=first),
+            self.tables[first] if first else pd.DataFrame(),
             self.flame_html,
             self.files or None,
             self.artifacts,
             self.archive,
+            gr.update(visible=bool(names)),
             self.tables,
         )
 
@@ -221,9 +222,9 @@ def build(ctx: DashboardContext) -> None:
             status = gr.Markdown("Ready: pick profilers and press **Profile**.", elem_id="profile-status")
             summary = gr.Markdown(elem_id="profile-summary")
             # Hidden until a run fills them: an empty table would show placeholder headers.
-            table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice", visible=False)
-            table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table",
-                                 visible=False)
+            with gr.Column(visible=False, elem_id="profile-tables") as tables_box:
+                table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice")
+                table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table")
             flame = gr.HTML(FLAME_PLACEHOLDER, label="py-spy flame graph", elem_id="profile-flame")
             archive = gr.File(label="Download all files (zip)", interactive=False, elem_id="profile-zip")
             with gr.Accordion("Individual files (.prof, speedscope, SVG, Chrome trace, tables)", open=False):
@@ -277,7 +278,7 @@ def build(ctx: DashboardContext) -> None:
             "native": pyspy_native, "memory": torch_memory, "leak": leak_runs}
     run_button.click(
         profile, inputs_kwargs={**form, **panel.named_inputs()},
-        outputs=[status, summary, table_choice, table, flame, files, artifacts, archive, tables_state],
+        outputs=[status, summary, table_choice, table, flame, files, artifacts, archive, tables_box, tables_state],
         api_name="profile", concurrency_id=CONCURRENCY_ID,
     )
     table_choice.change(show_table, [table_choice, tables_state], table, api_name="profile_table")

@@ -24,10 +24,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer
         yield running
 
 
-def _components(server: DashboardServer) -> dict[str, dict[str, Any]]:
+def _config(server: DashboardServer) -> dict[str, Any]:
     with urllib.request.urlopen(f"{server.url}config", timeout=30) as response:
-        config = json.loads(response.read())
-    return {c["props"].get("elem_id") or f"#{c['id']}": c for c in config["components"]}
+        return json.loads(response.read())
+
+
+def _components(server: DashboardServer) -> dict[str, dict[str, Any]]:
+    return {c["props"].get("elem_id") or f"#{c['id']}": c for c in _config(server)["components"]}
+
+
+def _shown_ids(config: dict[str, Any]) -> set[int]:
+    """Components a fresh page shows: neither they nor any block around them is hidden (tabs aside)."""
+    hidden = {c["id"] for c in config["components"] if c["props"].get("visible") is False}
+    shown: set[int] = set()
+
+    def walk(node: dict[str, Any]) -> None:
+        if node["id"] in hidden:
+            return
+        shown.add(node["id"])
+        for child in node.get("children", []):
+            walk(child)
+
+    walk(config["layout"])
+    return shown
 
 
 def test_fresh_start_shows_the_next_step_not_placeholder_tables(server: DashboardServer) -> None:
@@ -36,9 +55,10 @@ def test_fresh_start_shows_the_next_step_not_placeholder_tables(server: Dashboar
         assert components[f"{tab}-empty"]["props"]["visible"] is True
         assert components[f"{tab}-results"]["props"]["visible"] is False
         assert components[f"{tab}-example-sweep"]["props"]["value"] == "Run the example sweep on Piper"
-    placeholder = [key for key, c in components.items() if c.get("type") == "dataframe"
-                   and c["props"].get("visible") is not False
-                   and (c["props"].get("value") or {}).get("headers") == PLACEHOLDER_HEADERS]
+    config = _config(server)
+    shown = _shown_ids(config)
+    placeholder = [c["props"].get("label") for c in config["components"] if c.get("type") == "dataframe"
+                   and c["id"] in shown and (c["props"].get("value") or {}).get("headers") == PLACEHOLDER_HEADERS]
     assert not placeholder, f"tables headed 1 2 3: {placeholder}"
 
 
