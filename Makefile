@@ -34,7 +34,7 @@ dashboard: $(VENV)/.base
 	@$(PY) app.py
 
 test: $(VENV)/.all check-lock
-	@scripts/system-packages.sh ffmpeg chromium
+	@scripts/system-packages.sh ffmpeg chromium espeak-ng
 	@$(PY) -m ruff check --quiet .
 	@$(PY) -m pytest -q
 

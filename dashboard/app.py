@@ -1,7 +1,8 @@
 """The ttsperf dashboard: one Gradio Blocks app with every tab in dashboard.tabs.TABS.
 
 Run ``python app.py`` (or ``python -m dashboard.app``); it binds 127.0.0.1 unless
-told otherwise, with Gradio's analytics off.
+told otherwise, with Gradio's analytics off. In Jupyter, ``dashboard.show()`` renders the
+same app inline (same queue, theme and CSS: both go through ``prepare_app`` and ``LAUNCH``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
 from dashboard.context import DashboardContext  # noqa: E402
 from dashboard.messages import error_status, one_line  # noqa: E402
 from dashboard.tabs import TABS  # noqa: E402
+from engines.errors import InputError  # noqa: E402
 from profiling.run.inputs import default_max_chars  # noqa: E402
 from profiling.store.results import ResultsStore, default_data_dir  # noqa: E402
 
@@ -83,19 +87,57 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@dataclass(frozen=True)
+class LaunchConfig:
+    """What ``make dashboard`` and ``show()`` share: one queue (one measured run at a time), theme, CSS, footer."""
+
+    concurrency_limit: int = 1
+    css: str = CSS
+    footer_links: tuple[str, ...] = ("api", "settings")
+
+    def launch_kwargs(self) -> dict[str, Any]:
+        return {"theme": gr.themes.Soft(), "css": self.css, "footer_links": list(self.footer_links)}
+
+
+LAUNCH = LaunchConfig()
+
+
+def prepare_app(data_dir: Path | str | None = None, max_chars: int | None = None) -> gr.Blocks:
+    """The app on the store in ``data_dir``, queued as ``LAUNCH`` says; InputError for bad settings."""
+    max_chars = default_max_chars() if max_chars is None else max_chars
+    if max_chars < 1:
+        raise InputError("--max-chars must be at least 1")
+    try:
+        store = ResultsStore(data_dir)
+    except OSError as error:
+        raise InputError(f"cannot open the results store in {data_dir}: {error}") from None
+    demo = build_app(DashboardContext(store=store, max_chars=max_chars))
+    demo.queue(default_concurrency_limit=LAUNCH.concurrency_limit)
+    return demo
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.max_chars < 1:
-        raise SystemExit("error: --max-chars must be at least 1")
     try:
-        store = ResultsStore(args.data_dir)
-    except OSError as error:
-        raise SystemExit(f"error: cannot open the results store in {args.data_dir}: {error}") from None
-    ctx = DashboardContext(store=store, max_chars=args.max_chars)
-    demo = build_app(ctx)
-    demo.queue(default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, theme=gr.themes.Soft(), css=CSS,
-                footer_links=["api", "settings"])
+        demo = prepare_app(args.data_dir, args.max_chars)
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
+    demo.launch(server_name=args.host, server_port=args.port, **LAUNCH.launch_kwargs())
+
+
+def show(
+    data_dir: Path | str | None = None, *, max_chars: int | None = None, port: int | None = None,
+    height: int = 900,
+) -> gr.Blocks:
+    """The full dashboard inline in a Jupyter notebook (served on 127.0.0.1); ``.close()`` stops it.
+
+    Same app, queue, theme and CSS as ``make dashboard``; the cell returns at once and the
+    server keeps running in the kernel.
+    """
+    demo = prepare_app(data_dir, max_chars)
+    demo.launch(server_name="127.0.0.1", server_port=port, inline=True, height=height, prevent_thread_lock=True,
+                quiet=True, **LAUNCH.launch_kwargs())
+    return demo
 
 
 if __name__ == "__main__":

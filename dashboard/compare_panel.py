@@ -13,7 +13,15 @@ from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling.analysis import plots
-from profiling.analysis.compare import compare_runs, environment_note, gate, parse_threshold, ratio_table, select_runs
+from profiling.analysis.compare import (
+    RATIO_COLUMNS,
+    compare_runs,
+    environment_note,
+    gate,
+    parse_threshold,
+    ratio_table,
+    select_runs,
+)
 
 
 @dataclass
@@ -46,7 +54,7 @@ def build_compare_panel(choices: list[str], elem_prefix: str) -> ComparePanel:
         threshold = gr.Textbox("5%", label="Max regression", scale=0, min_width=120)
         button = gr.Button("Compare", variant="primary")
     status = gr.Markdown("", elem_id=f"{elem_prefix}-status")
-    ratios = gr.Dataframe(label="Candidate / baseline", interactive=False)
+    ratios = gr.Dataframe(pd.DataFrame(columns=list(RATIO_COLUMNS)), label="Candidate / baseline", interactive=False)
     with gr.Row():
         forest_plot, groups_plot = gr.Plot(label="Ratios with 95% CI"), gr.Plot(label="RTF of both")
     return ComparePanel(baseline, candidate, threshold, button, status, ratios, forest_plot, groups_plot)
@@ -57,7 +65,7 @@ def compare_groups(
 ) -> tuple[str, pd.DataFrame, go.Figure | None, go.Figure | None]:
     """Ratio table, forest plot and the two groups' RTF boxes; the gate's verdict as the status line."""
     if not baseline or not candidate:
-        return "Pick a baseline and a candidate.", pd.DataFrame(), None, None
+        return "Pick a baseline and a candidate.", ratio_table([]), None, None
     try:
         limit = parse_threshold(threshold or "5%")
         a, b = select_runs(ctx.store, baseline), select_runs(ctx.store, candidate)
@@ -65,7 +73,7 @@ def compare_groups(
         if not ratios:
             raise InputError("the two selections share no finished measured runs to compare")
     except InputError as error:
-        return error_status(one_line(error)), pd.DataFrame(), None, None
+        return error_status(one_line(error)), ratio_table([]), None, None
     result = gate(ratios, limit)
     verdict = (f"gate passed: nothing slower than +{limit:.0%} with 95% confidence" if result.passed else
                f"**gate FAILED**: slower than +{limit:.0%} with 95% confidence: "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,11 +16,15 @@ import pandas as pd
 
 from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
+from dashboard.empty_state import EXAMPLE_SWEEP, build_empty_state, run_example_sweep
 from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
+from profiling import api
 from profiling.analysis import plots
 from profiling.analysis.compare import (
+    CONFIG_COLUMNS,
+    RATIO_COLUMNS,
     compare_runs,
     per_config_table,
     ratio_table,
@@ -29,11 +32,10 @@ from profiling.analysis.compare import (
 )
 from profiling.analysis.pareto import sweep_quality
 from profiling.run.inputs import load_yaml_mapping
-from profiling.sweep.grid import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
+from profiling.sweep.grid import SweepProgress, list_sweeps, spec_from_mapping, sweep_runs_dataframe
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "piper_quick.yaml"
 
 
 def sweep_names(ctx: DashboardContext) -> list[str]:
@@ -47,13 +49,14 @@ def group_choices(ctx: DashboardContext) -> list[tuple[str, str]]:
 
 def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) -> tuple[Any, ...]:
     """Status, per-config table, ratio table vs the reference, and the five figures for one sweep."""
-    empty = pd.DataFrame()
+    empty = empty_config_table()
     if not name:
-        return ("Pick a sweep.", empty, empty, *(None,) * 5)
+        return ("Pick a sweep.", empty, empty_reference_table(), *(None,) * 5)
     try:
         runs = sweep_runs_dataframe(ctx.store, name)
         if runs.empty:
-            return (error_status(f"sweep '{name}' has no stored runs yet"), empty, empty, *(None,) * 5)
+            return (error_status(f"sweep '{name}' has no stored runs yet"), empty, empty_reference_table(),
+                    *(None,) * 5)
         table = per_config_table(runs, by="config_label", metric="rtf").round(4)
         ratios = reference_ratios(ctx, runs)
         quality = sweep_quality(ctx.store, name, wer=with_wer)
@@ -64,12 +67,20 @@ def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) 
             plots.stage_breakdown(ctx.store.stages_dataframe(), runs), plots.pareto(quality, metric),
         )
     except InputError as error:
-        return (error_status(one_line(error)), empty, empty, *(None,) * 5)
+        return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5)
     except Exception as error:  # keep serving; the log has the traceback
         log.exception("sweep view failed")
-        return (error_status(one_line(error)), empty, empty, *(None,) * 5)
+        return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5)
     status = f"**{name}**: {len(runs)} measured runs over {runs['config_key'].nunique()} configurations."
     return (status, table, ratios, *figures)
+
+
+def empty_config_table() -> pd.DataFrame:
+    return pd.DataFrame(columns=["config_label", *CONFIG_COLUMNS])
+
+
+def empty_reference_table() -> pd.DataFrame:
+    return pd.DataFrame(columns=["engine", "configuration", "vs reference", *RATIO_COLUMNS])
 
 
 def reference_ratios(ctx: DashboardContext, runs: pd.DataFrame) -> pd.DataFrame:
@@ -83,7 +94,7 @@ def reference_ratios(ctx: DashboardContext, runs: pd.DataFrame) -> pd.DataFrame:
             for r in compare_runs(reference, candidate, None, metrics=("rtf", "synth_s")):
                 rows.append({"engine": engine, "configuration": label,
                              "vs reference": reference["config_label"].iloc[0], **ratio_table([r]).iloc[0].to_dict()})
-    return pd.DataFrame(rows).round(4) if rows else pd.DataFrame()
+    return pd.DataFrame(rows).round(4) if rows else empty_reference_table()
 
 
 def _eta(done: int, total: int, already: int, started: float) -> str:
@@ -114,7 +125,7 @@ def run_sweep_text(
                          f" — {label}")
 
         with ctx.lane.hold(f"sweep '{spec.name}'"):
-            outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
+            outcome = api.sweep(spec, store=ctx.store, pool=ctx.pool, progress=report, cancel=cancel).outcome
     except InputError as error:
         return error_status(one_line(error))
     except Exception as error:
@@ -128,6 +139,9 @@ def run_sweep_text(
 def build(ctx: DashboardContext) -> None:
     cancel = threading.Event()
     example = EXAMPLE_SWEEP.read_text(encoding="utf-8") if EXAMPLE_SWEEP.is_file() else ""
+    state = build_empty_state(ctx, "compare", "This tab shows a sweep's configurations side by side (RTF spread, "
+                              "stage breakdown, ratios against a reference, speed against quality) and compares "
+                              "any two stored run groups.")
     with gr.Accordion("Run a sweep", open=False):
         gr.Markdown("A sweep in YAML (the same format as `python -m profiling sweep FILE`). Running it again "
                     "resumes: finished runs are kept and not repeated.")
@@ -136,34 +150,42 @@ def build(ctx: DashboardContext) -> None:
             run_button = gr.Button("Run sweep", variant="primary", elem_id="compare-sweep-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-sweep-cancel")
         sweep_status = gr.Markdown("", elem_id="compare-sweep-status")
-    with gr.Row():
-        sweep_pick = gr.Dropdown(choices=sweep_names(ctx), label="Sweep", elem_id="compare-sweep-pick", scale=3,
-                                 allow_custom_value=True)
-        with_wer = gr.Checkbox(False, label="Pareto on relative WER (pocketsphinx, slower) instead of fidelity")
-        refresh = gr.Button("Refresh", scale=1)
-    view_status = gr.Markdown("Pick a sweep.", elem_id="compare-view-status")
-    config_table = gr.Dataframe(label="Per configuration: RTF median, p95, mean, std, 95% bootstrap CI",
-                                interactive=False)
-    reference_table = gr.Dataframe(label="Against the reference configuration (ratio with 95% CI)",
-                                   interactive=False)
-    with gr.Row():
-        box_plot, length_plot = gr.Plot(label="RTF by configuration"), gr.Plot(label="RTF vs text length")
-    with gr.Row():
-        ttfa_plot, stage_plot = gr.Plot(label="TTFA vs first chunk"), gr.Plot(label="Stage breakdown")
-    pareto_plot = gr.Plot(label="Pareto: speed vs quality")
+    # The newest sweep is shown at start, so a returning user sees results rather than empty plots.
+    names = sweep_names(ctx)
+    first = sweep_view(ctx, names[0] if names else None)
+    with state.results:
+        with gr.Row():
+            sweep_pick = gr.Dropdown(choices=names, value=names[0] if names else None, label="Sweep",
+                                     elem_id="compare-sweep-pick", scale=3, allow_custom_value=True)
+            with_wer = gr.Checkbox(False, label="Pareto on relative WER (pocketsphinx, slower) instead of fidelity")
+            refresh = gr.Button("Refresh", scale=1)
+        view_status = gr.Markdown(first[0], elem_id="compare-view-status")
+        config_table = gr.Dataframe(first[1], label="Per configuration: RTF median, p95, mean, std, 95% bootstrap CI",
+                                    interactive=False, elem_id="compare-config-table")
+        reference_table = gr.Dataframe(first[2], label="Against the reference configuration (ratio with 95% CI)",
+                                       interactive=False)
+        with gr.Row():
+            box_plot = gr.Plot(first[3], label="RTF by configuration", elem_id="compare-box-plot")
+            length_plot = gr.Plot(first[4], label="RTF vs text length")
+        with gr.Row():
+            ttfa_plot, stage_plot = gr.Plot(first[5], label="TTFA vs first chunk"), gr.Plot(first[6],
+                                                                                           label="Stage breakdown")
+        pareto_plot = gr.Plot(first[7], label="Pareto: speed vs quality")
 
-    gr.Markdown("### Compare any two run groups")
-    panel = build_compare_panel(group_choices(ctx), "compare")
+        gr.Markdown("### Compare any two run groups")
+        panel = build_compare_panel(group_choices(ctx), "compare")
 
     view_outputs = [view_status, config_table, reference_table, box_plot, length_plot, ttfa_plot, stage_plot,
                     pareto_plot]
+    choice_outputs = [sweep_pick, panel.baseline, panel.candidate, state.panel, state.results]
 
     def show(name: str | None, wer: bool) -> tuple[Any, ...]:
         return sweep_view(ctx, name, wer)
 
-    def refresh_choices() -> tuple[Any, ...]:
+    def refresh_choices(pick: str | None = None) -> tuple[Any, ...]:
         groups = group_choices(ctx)
-        return gr.update(choices=sweep_names(ctx)), gr.update(choices=groups), gr.update(choices=groups)
+        sweeps = gr.update(choices=sweep_names(ctx), value=pick) if pick else gr.update(choices=sweep_names(ctx))
+        return sweeps, gr.update(choices=groups), gr.update(choices=groups), *state.visibility(ctx)
 
     def run(text: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
         return run_sweep_text(ctx, text, cancel, progress)
@@ -172,11 +194,18 @@ def build(ctx: DashboardContext) -> None:
         cancel.set()
         return "Cancelling after the run in progress…"
 
+    def run_example(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        status, name = run_example_sweep(ctx, progress)
+        return status, *refresh_choices(name or None)
+
     sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view")
     with_wer.change(show, [sweep_pick, with_wer], view_outputs)
-    refresh.click(refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
+    refresh.click(refresh_choices, None, choice_outputs)
+    state.refresh.click(refresh_choices, None, choice_outputs)
     run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=LANE_ID).then(
-        refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
+        refresh_choices, None, choice_outputs)
+    state.button.click(run_example, None, [state.status, *choice_outputs], api_name="example_sweep",
+                       concurrency_id=LANE_ID)
     # Outside the queue's concurrency limit, so it lands while the sweep is running.
     cancel_button.click(stop, None, sweep_status, api_name="cancel_sweep", concurrency_limit=None)
     panel.wire(ctx, api_name="compare_groups")

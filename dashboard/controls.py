@@ -50,6 +50,8 @@ def _engine_views() -> tuple[EngineView, ...]:
     views = []
     for status in list_engines():
         entry = status.entry
+        if entry.conflict:  # a plug-in under a taken name: `python -m profiling engines` says why
+            continue
         base = dict(name=entry.name, title=entry.title, description=entry.description)
         if not status.available:
             views.append(EngineView(**base, available=False, reason=status.reason))
@@ -150,6 +152,9 @@ def cloning_note(view: EngineView) -> str:
 # --- knobs ------------------------------------------------------------------------------
 
 
+#: Separates engine and knob in API parameter names: ``piper__length_scale``.
+KNOB_SEPARATOR = "__"
+
 #: Beyond this many steps a slider cannot hit a value: a number box is used instead (e.g. seeds).
 MAX_SLIDER_STEPS = 2000
 
@@ -232,3 +237,17 @@ class KnobPanel:
             for spec, component in zip(knobs.specs, knobs.components, strict=True)
             if values.get(component) is not None
         }
+
+    def named_inputs(self) -> dict[str, gr.Component]:
+        """Every knob control by ``<engine>__<knob>``: an endpoint's keyword parameters (``inputs_kwargs``)."""
+        return {
+            f"{name}{KNOB_SEPARATOR}{spec.name}": component
+            for name, knobs in self.engines.items()
+            for spec, component in zip(knobs.specs, knobs.components, strict=True)
+        }
+
+
+def knobs_from_named(engine: str | None, named: Mapping[str, object]) -> dict[str, object]:
+    """The chosen engine's knobs from ``<engine>__<knob>`` keywords; None (a cleared box) leaves the default."""
+    prefix = f"{engine}{KNOB_SEPARATOR}"
+    return {key[len(prefix):]: value for key, value in named.items() if key.startswith(prefix) and value is not None}

@@ -15,6 +15,8 @@ import pandas as pd
 
 from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
+from dashboard.empty_state import build_empty_state, run_example_sweep
+from dashboard.lane import LANE_ID
 from dashboard.messages import error_status
 from engines.registry import engine_names
 from profiling.analysis.compare import run_groups, select_runs
@@ -62,27 +64,34 @@ def export_runs(ctx: DashboardContext, fmt: str, engine: str = ALL, mode: str = 
 
 
 def build(ctx: DashboardContext) -> None:
-    with gr.Row():
-        engine = gr.Dropdown(choices=[ALL, *engine_names()], value=ALL, label="Engine", elem_id="history-engine")
-        mode = gr.Dropdown(choices=[ALL, "batch", "stream"], value=ALL, label="Mode")
-        contains = gr.Textbox(label="Name or selector contains", elem_id="history-contains")
-        refresh = gr.Button("Refresh")
-    table = gr.Dataframe(value=filtered_groups(ctx), label="Run groups (newest first)", interactive=False,
-                         elem_id="history-table")
-    gr.Markdown("Select two groups (or click rows: the first click fills Baseline, the second Candidate).")
-    panel = build_compare_panel(list(filtered_groups(ctx)["selector"]), "history")
-    status = panel.status
-    with gr.Row():
-        csv_button = gr.Button("Export CSV")
-        parquet_button = gr.Button("Export Parquet")
-    export_file = gr.File(label="Export", interactive=False)
+    state = build_empty_state(ctx, "history", "This tab lists every stored run group (bench batches and sweep "
+                              "configurations), compares any two, and exports runs as CSV or Parquet.")
+    with state.results:
+        with gr.Row():
+            engine = gr.Dropdown(choices=[ALL, *engine_names()], value=ALL, label="Engine", elem_id="history-engine")
+            mode = gr.Dropdown(choices=[ALL, "batch", "stream"], value=ALL, label="Mode")
+            contains = gr.Textbox(label="Name or selector contains", elem_id="history-contains")
+            refresh = gr.Button("Refresh")
+        table = gr.Dataframe(value=filtered_groups(ctx), label="Run groups (newest first)", interactive=False,
+                             elem_id="history-table")
+        gr.Markdown("Select two groups (or click rows: the first click fills Baseline, the second Candidate).")
+        panel = build_compare_panel(list(filtered_groups(ctx)["selector"]), "history")
+        status = panel.status
+        with gr.Row():
+            csv_button = gr.Button("Export CSV")
+            parquet_button = gr.Button("Export Parquet")
+        export_file = gr.File(label="Export", interactive=False)
 
     filters = [engine, mode, contains]
 
     def show(e: str, m: str, c: str) -> tuple[Any, ...]:
         groups = filtered_groups(ctx, e, m, c)
         selectors = list(groups["selector"])
-        return groups, gr.update(choices=selectors), gr.update(choices=selectors)
+        return groups, gr.update(choices=selectors), gr.update(choices=selectors), *state.visibility(ctx)
+
+    def run_example(e: str, m: str, c: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        status, _ = run_example_sweep(ctx, progress)
+        return status, *show(e, m, c)
 
     def pick(a: str | None, b: str | None, groups: pd.DataFrame, event: gr.SelectData) -> tuple[Any, ...]:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
@@ -98,9 +107,13 @@ def build(ctx: DashboardContext) -> None:
             return None, error_status(f"export failed: {error}")
         return str(path), f"Exported {fmt.upper()}: `{path}`"
 
+    shown = [table, panel.baseline, panel.candidate, state.panel, state.results]
     for control in filters:
-        control.change(show, filters, [table, panel.baseline, panel.candidate])
-    refresh.click(show, filters, [table, panel.baseline, panel.candidate])
+        control.change(show, filters, shown)
+    refresh.click(show, filters, shown)
+    state.refresh.click(show, filters, shown)
+    state.button.click(run_example, filters, [state.status, *shown], api_name="history_example_sweep",
+                       concurrency_id=LANE_ID)
     table.select(pick, [panel.baseline, panel.candidate, table], [panel.baseline, panel.candidate])
     panel.wire(ctx, api_name="history_compare")
     csv_button.click(lambda e, m, c: export("csv", e, m, c), filters, [export_file, status], api_name="export_csv")

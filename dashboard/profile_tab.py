@@ -12,6 +12,7 @@ import html
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,25 @@ import gradio as gr
 import pandas as pd
 
 from dashboard.context import DashboardContext
-from dashboard.controls import default_engine, device_choices, engine_views, find_view, precision_choices
+from dashboard.controls import (
+    KnobPanel,
+    default_engine,
+    device_choices,
+    engine_views,
+    find_view,
+    knobs_from_named,
+    precision_choices,
+)
 from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
-from engines.base import SynthesisSettings
 from engines.errors import InputError
 from engines.registry import engine_class
+from profiling import api
 from profiling.profilers import PROFILER_NAMES, get_profiler
-from profiling.profilers.common import ProfileOptions, ProfilerResult, ProfilerStatus
-from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
-from profiling.run.inputs import DEFAULT_TEXT, parse_knobs
+from profiling.profilers.artifacts import zip_files
+from profiling.profilers.common import ProfilerResult, ProfilerStatus
+from profiling.profilers.session import ProfileReport, ProfileRequest
+from profiling.run.inputs import DEFAULT_TEXT
 from profiling.store.results import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,7 @@ class ProfileView:
     flame_html: str = FLAME_PLACEHOLDER
     files: list[str] = field(default_factory=list)
     artifacts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ARTIFACT_COLUMNS))
+    archive: str | None = None
 
     def as_outputs(self) -> tuple[Any, ...]:
         names = list(self.tables)
@@ -60,6 +71,8 @@ class ProfileView:
             self.flame_html,
             self.files or None,
             self.artifacts,
+            self.archive,
+            gr.update(visible=bool(names)),
             self.tables,
         )
 
@@ -84,24 +97,19 @@ def _int(value: float | int | None, label: str) -> int:
 
 
 def build_request(
-    engine: str, device: str, precision: str, knobs: str, text: str, profilers: list[str], repeats: float,
-    line_functions: str, pyspy_rate: float, pyspy_native: bool, torch_memory: bool, leak_runs: float,
-    max_chars: int,
+    engine: str, device: str, precision: str, knobs: Mapping[str, object], text: str, profilers: list[str],
+    repeats: float, line_functions: str, pyspy_rate: float, pyspy_native: bool, torch_memory: bool,
+    leak_runs: float, max_chars: int,
 ) -> ProfileRequest:
     if not profilers:
         raise InputError("tick at least one profiler")
-    return ProfileRequest(
-        settings=SynthesisSettings(engine=engine, device=device or "cpu", precision=precision or "fp32",
-                                   knobs=parse_knobs(_names(knobs))),
-        text=text or "",
-        profilers=tuple(n for n in PROFILER_NAMES if n in profilers),
-        strict=True,  # the user ticked each one: say why one cannot run rather than skip it
-        options=ProfileOptions(
-            repeats=_int(repeats, "repeats"), line_functions=_names(line_functions),
-            pyspy_rate=_int(pyspy_rate, "py-spy rate"), pyspy_native=bool(pyspy_native),
-            torch_memory=bool(torch_memory), leak_runs=_int(leak_runs, "leak runs"),
-        ),
-        max_chars=max_chars,
+    return api.profile_request(
+        engine, text or "", device=device or "cpu", precision=precision or "fp32", knobs=dict(knobs),
+        # strict: the user ticked each one, so say why one cannot run rather than skip it
+        profilers=[n for n in PROFILER_NAMES if n in profilers], strict=True,
+        repeats=_int(repeats, "repeats"), line_functions=_names(line_functions),
+        pyspy_rate=_int(pyspy_rate, "py-spy rate"), pyspy_native=bool(pyspy_native),
+        torch_memory=bool(torch_memory), leak_runs=_int(leak_runs, "leak runs"), max_chars=max_chars,
     )
 
 
@@ -122,18 +130,20 @@ def _result_markdown(result: ProfilerResult) -> str:
     return "\n\n".join(line for line in lines if line)
 
 
-def _download_copies(results: list[ProfilerResult]) -> list[str]:
-    """Copies in a temp dir: Gradio serves files only from there (the data dir may be anywhere)."""
+def _download_copies(results: list[ProfilerResult]) -> tuple[str | None, list[str]]:
+    """One zip of every file, and copies of each: in a temp dir, as Gradio serves files only from there."""
     paths = [a.path for r in results for a in r.artifacts if a.path.is_file()]
     if not paths:
-        return []
+        return None, []
     folder = Path(tempfile.mkdtemp(prefix="ttsperf-profile-"))
     copies = []
     for path in paths:
         target = folder / f"{path.parent.name[:8]}-{path.name}"
         shutil.copyfile(path, target)
         copies.append(str(target))
-    return copies
+    first_run = next(r.run_id for r in results if r.run_id)
+    archive = zip_files(paths, folder / "zip" / f"ttsperf-profile-{first_run[:8]}.zip")
+    return str(archive), copies
 
 
 def artifacts_frame(store: ResultsStore, run_id: str) -> pd.DataFrame:
@@ -160,12 +170,14 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
     status = f"{OK_PREFIX} {report.engine}: profiled with {', '.join(ok) or 'nothing'}"
     if others:
         status += f" ({'; '.join(others)}: see below)"
+    archive, files = _download_copies(report.results)
     return ProfileView(
         status=status,
         summary="\n\n---\n\n".join(_result_markdown(r) for r in report.results),
         tables=tables,
         flame_html=flame,
-        files=_download_copies(report.results),
+        files=files,
+        archive=archive,
         artifacts=pd.concat(artifacts, ignore_index=True) if artifacts else ProfileView("").artifacts,
     )
 
@@ -188,8 +200,8 @@ def build(ctx: DashboardContext) -> None:
                 device = gr.Dropdown(choices=devices, value=devices[0] if devices else None, label="Device")
                 precision = gr.Dropdown(choices=precisions, value=precisions[0] if precisions else None,
                                         label="Precision")
-            knobs = gr.Textbox("", lines=2, label="Knobs", placeholder="name=value, one per line or comma-separated",
-                               info="see the Synthesize tab or `python -m profiling engines --knobs`")
+            with gr.Accordion("Engine knobs", open=True):
+                panel = KnobPanel(views, selected or "")
             profilers = gr.CheckboxGroup(choices=list(PROFILER_NAMES), value=usable, label="Profilers",
                                          info="torch applies to torch engines only", elem_id="profile-profilers")
             repeats = gr.Number(2, precision=0, label="Profiled runs per profiler")
@@ -207,11 +219,14 @@ def build(ctx: DashboardContext) -> None:
             run_button = gr.Button("Profile", variant="primary", elem_id="profile-run", interactive=bool(views))
             status = gr.Markdown("Ready: pick profilers and press **Profile**.", elem_id="profile-status")
             summary = gr.Markdown(elem_id="profile-summary")
-            table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice")
-            table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table")
+            # Hidden until a run fills them: an empty table would show placeholder headers.
+            with gr.Column(visible=False, elem_id="profile-tables") as tables_box:
+                table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice")
+                table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table")
             flame = gr.HTML(FLAME_PLACEHOLDER, label="py-spy flame graph", elem_id="profile-flame")
-            files = gr.File(label="Downloads (.prof, speedscope, SVG, Chrome trace, tables)", file_count="multiple",
-                            interactive=False, elem_id="profile-files")
+            archive = gr.File(label="Download all files (zip)", interactive=False, elem_id="profile-zip")
+            with gr.Accordion("Individual files (.prof, speedscope, SVG, Chrome trace, tables)", open=False):
+                files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="profile-files")
             artifacts = gr.Dataframe(pd.DataFrame(columns=ARTIFACT_COLUMNS), label="Artifacts stored with the runs",
                                      interactive=False, elem_id="profile-artifacts")
             with gr.Row():
@@ -227,20 +242,25 @@ def build(ctx: DashboardContext) -> None:
             gr.update(choices=devs, value=devs[0] if devs else None),
             gr.update(choices=precs, value=precs[0] if precs else None),
             gr.update(value=applicable_profilers(name)),
+            *panel.visibility(name),
         ]
 
     def profile(
-        engine_name: str, device_name: str, precision_name: str, knob_text: str, text_value: str,
+        engine_name: str, device_name: str, precision_name: str, text_value: str,
         chosen: list[str], repeat_count: float, line_names: str, rate: float, native: bool, memory: bool,
         leak: float, progress: gr.Progress = gr.Progress(),  # noqa: B008
+        **knob_values: Any,
     ) -> tuple[Any, ...]:
+        """The form by name; knobs arrive as ``<engine>__<knob>`` for every engine (as on /synthesize)."""
         try:
-            request = build_request(engine_name, device_name, precision_name, knob_text, text_value, chosen,
+            request = build_request(engine_name, device_name, precision_name,
+                                    knobs_from_named(engine_name, knob_values), text_value, chosen,
                                     repeat_count, line_names, rate, native, memory, leak, ctx.max_chars)
             # In the lane: a profiler sampling this process must not see another tab's synthesis.
             with ctx.lane.hold(f"profile of {request.settings.engine}"):
-                report = run_profile(request, ctx.pool, ctx.store, progress=lambda msg: progress(None, desc=msg))
-            return report_view(report, ctx.store).as_outputs()
+                run = api.run_profile_request(request, store=ctx.store, pool=ctx.pool,
+                                              progress=lambda msg: progress(None, desc=msg))
+            return report_view(run.report, ctx.store).as_outputs()
         except Exception as error:  # a visible line, never a stack trace in the page
             if not isinstance(error, InputError):
                 log.exception("profiling failed")
@@ -252,12 +272,13 @@ def build(ctx: DashboardContext) -> None:
     def lookup(run_id: str) -> pd.DataFrame:
         return artifacts_frame(ctx.store, run_id.strip())
 
-    engine.change(on_engine, engine, [device, precision, profilers])
+    engine.change(on_engine, engine, [device, precision, profilers, *panel.groups])
+    form = {"engine_name": engine, "device_name": device, "precision_name": precision, "text_value": text,
+            "chosen": profilers, "repeat_count": repeats, "line_names": line_functions, "rate": pyspy_rate,
+            "native": pyspy_native, "memory": torch_memory, "leak": leak_runs}
     run_button.click(
-        profile,
-        [engine, device, precision, knobs, text, profilers, repeats, line_functions, pyspy_rate, pyspy_native,
-         torch_memory, leak_runs],
-        [status, summary, table_choice, table, flame, files, artifacts, tables_state],
+        profile, inputs_kwargs={**form, **panel.named_inputs()},
+        outputs=[status, summary, table_choice, table, flame, files, artifacts, archive, tables_box, tables_state],
         api_name="profile", concurrency_id=LANE_ID,
     )
     table_choice.change(show_table, [table_choice, tables_state], table, api_name="profile_table")

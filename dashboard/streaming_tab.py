@@ -22,12 +22,13 @@ from dashboard.context import DashboardContext
 from dashboard.controls import EngineView, KnobPanel, device_choices, engine_views, find_view
 from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
-from engines.base import AudioChunk, SynthesisSettings
+from engines.base import AudioChunk
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.audio.playback import PlaybackReport, PlaybackSettings
-from profiling.core.records import RunMode, RunRecord, RunStatus
-from profiling.run.runner import BenchRequest, BenchResult, run_bench, validate_request
+from profiling import api
+from profiling.analysis.run_plots import timeline_figure
+from profiling.core.records import RunRecord, RunStatus
+from profiling.run.runner import BenchRequest, BenchResult, validate_request
 from profiling.sweep.streaming import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
 
 DEFAULT_TEXT = (
@@ -36,8 +37,7 @@ DEFAULT_TEXT = (
     "before the player runs dry. Too small a first chunk and the second one is late; too large "
     "and the listener waits. The pre-buffer trades a little delay for a smooth stream."
 )
-CHUNKERS = ("lab", "engine")
-UNDERRUN_COLOR = "#dc2626"
+CHUNKERS = api.CHUNKERS
 _DEFAULT_CHUNKING = ChunkingSettings()
 JOIN_COLUMNS = ["join", "repeat corr", "repeat", "jump", "jump ratio", "click"]
 CHUNK_COLUMNS = ["chunk", "text", "synthesis ms", "ready ms", "duration s"]
@@ -77,86 +77,22 @@ def build_request(
     sentence_only_after_s: object, prebuffer_ms: object, audio_block_ms: object,
     knobs: Mapping[str, object], max_text_chars: int, repeats: int = 1, warmup: int = 0,
 ) -> BenchRequest:
-    """The runner's STREAM request from the form's values; every bad value is one InputError."""
+    """The runner's STREAM request from the form's values (through the API); every bad value is one InputError."""
     if chunker not in CHUNKERS:
         raise InputError(f"chunker '{chunker}' is not one of {', '.join(CHUNKERS)}")
-    chunking = None
-    if chunker == "lab":
-        chunking = ChunkingSettings(
-            first_chunk_max_chars=_whole("first chunk max chars", first_chunk, 1),
-            max_chars=_whole("max chars per chunk", max_chars, 1),
-            sentence_only_after_s=_number("sentence-only after", sentence_only_after_s),
-        )
-    playback = PlaybackSettings(
-        prebuffer_ms=_number("pre-buffer", prebuffer_ms), audio_block_ms=_number("audio block", audio_block_ms)
-    )
-    return BenchRequest(
-        settings=SynthesisSettings(engine=engine or "", device=device or "cpu", knobs=dict(knobs)),
-        text=text or "", mode=RunMode.STREAM, repeats=repeats, warmup=warmup, max_chars=max_text_chars,
-        label="dashboard stream", chunking=chunking, playback=playback,
+    lab = chunker == "lab"  # the sliders always send values: the engine's own streaming ignores them
+    return api.stream_request(
+        engine or "", text or "", chunker=chunker,
+        first_chunk_max_chars=_whole("first chunk max chars", first_chunk, 1) if lab else None,
+        max_chars_per_chunk=_whole("max chars per chunk", max_chars, 1) if lab else None,
+        sentence_only_after_s=_number("sentence-only after", sentence_only_after_s) if lab else None,
+        prebuffer_ms=_number("pre-buffer", prebuffer_ms), audio_block_ms=_number("audio block", audio_block_ms),
+        repeats=repeats, warmup=warmup, device=device or "cpu", knobs=dict(knobs), max_chars=max_text_chars,
+        label="dashboard stream",
     )
 
 
 # --- what the tab shows --------------------------------------------------------------------
-
-
-def _chunk_play_spans(report: PlaybackReport, start: float, end: float) -> list[tuple[float, float]]:
-    """Wall-clock intervals in which audio [start, end) plays (split by underruns)."""
-    spans = []
-    for segment in report.segments:
-        seg_end_audio = segment.audio_start_s + (segment.end_s - segment.start_s)
-        low, high = max(start, segment.audio_start_s), min(end, seg_end_audio)
-        if high > low:
-            offset = segment.start_s - segment.audio_start_s
-            spans.append((offset + low, offset + high))
-    return spans
-
-
-def timeline_figure(record: RunRecord) -> go.Figure:
-    """Synthesis interval of each chunk against its playback; underruns red; pre-buffer shaded."""
-    figure = go.Figure()
-    report = record.playback
-    previous, audio_at = 0.0, 0.0
-    palette = ("#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d")
-    for chunk in record.chunks:
-        color = palette[chunk.index % len(palette)]
-        label = f"chunk {chunk.index}: {chunk.text.strip()[:40]}"
-        figure.add_bar(
-            y=["synthesis"], x=[chunk.ready_s - previous], base=[previous], orientation="h",
-            marker_color=color, name=label, legendgroup=str(chunk.index),
-            hovertemplate=f"{label}<br>%{{base:.3f}} s → %{{x:.3f}} s long<extra></extra>",
-        )
-        if report is not None:
-            for low, high in _chunk_play_spans(report, audio_at, audio_at + chunk.audio_s):
-                figure.add_bar(
-                    y=["playback"], x=[high - low], base=[low], orientation="h", marker_color=color,
-                    name=label, legendgroup=str(chunk.index), showlegend=False, opacity=0.75,
-                    hovertemplate=f"{label} plays<br>%{{base:.3f}} s, %{{x:.3f}} s<extra></extra>",
-                )
-        previous, audio_at = chunk.ready_s, audio_at + chunk.audio_s
-    if report is not None:
-        for number, underrun in enumerate(report.underruns):
-            figure.add_bar(
-                y=["playback"], x=[underrun.duration_s], base=[underrun.at_s], orientation="h",
-                marker_color=UNDERRUN_COLOR, name="underrun", legendgroup="underrun", showlegend=number == 0,
-                hovertemplate="underrun at %{base:.3f} s for %{x:.3f} s<extra></extra>",
-            )
-        if math.isfinite(report.playback_start_s) and report.playback_start_s > report.ttfa_s:
-            figure.add_vrect(
-                x0=report.ttfa_s, x1=report.playback_start_s, fillcolor="#facc15", opacity=0.3, line_width=0,
-                annotation_text=f"pre-buffer {report.prebuffer_ms:g} ms", annotation_position="top left",
-            )
-        if math.isfinite(report.ttfa_s):
-            figure.add_vline(x=report.ttfa_s, line_dash="dot", annotation_text="TTFA")
-        if math.isfinite(report.first_audible_s):
-            figure.add_vline(x=report.first_audible_s, line_dash="dash", annotation_text="first audible",
-                             annotation_position="bottom right")
-    figure.update_layout(
-        barmode="overlay", title="Stream timeline: synthesis vs playback", xaxis_title="seconds since request",
-        yaxis={"categoryorder": "array", "categoryarray": ["playback", "synthesis"]}, height=360,
-        legend={"font": {"size": 10}},
-    )
-    return figure
 
 
 def chunk_table(record: RunRecord) -> pd.DataFrame:
@@ -275,7 +211,8 @@ def stream_events(ctx: DashboardContext, request: BenchRequest) -> Iterator[tupl
     def work() -> None:
         try:
             with ctx.lane.hold(f"stream on {request.settings.engine}"):
-                outcome["result"] = run_bench(request, ctx.pool, ctx.store, on_chunk=chunks.put)
+                outcome["result"] = api.run_request(request, store=ctx.store, pool=ctx.pool,
+                                                    on_chunk=chunks.put).result
         except Exception as error:  # shown as one line, never a trace
             outcome["error"] = one_line(error)
         finally:

@@ -11,10 +11,11 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from engines.base import SynthesisSettings, Voice
+from engines.base import Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
+from profiling import api
 from profiling.audio.playback import PlaybackSettings
 from profiling.core.records import RunMode
 from profiling.run.inputs import parse_json_object
@@ -125,24 +126,15 @@ class SynthForm:
         return ChunkingSettings(first_chunk_max_chars=first, max_chars=rest)
 
     def to_request(self, max_chars: int) -> BenchRequest:
-        """The runner's request; engine, device, precision and knobs are checked by the runner."""
+        """The runner's request (built by the API); engine, device, precision and knobs are checked when it runs."""
         mode = self._mode()
-        settings = SynthesisSettings(
-            engine=self.engine.strip(),
-            device=self.device.strip(),
-            precision=self.precision.strip(),
-            knobs=dict(self.knobs),
-            seed=_whole_number("seed", self.seed, 0),
-        )
-        return BenchRequest(
-            settings=settings,
-            text=self.text,
-            voice=self._voice(),
-            mode=mode,
+        voice = self._voice()
+        return api.bench_request(
+            self.engine, self.text, device=self.device, precision=self.precision, knobs=dict(self.knobs),
+            seed=_whole_number("seed", self.seed, 0), mode=mode,
+            reference_audio=voice.reference_audio, reference_text=voice.reference_text,
             repeats=_whole_number("repeats", self.repeats, 1, MAX_REPEATS),
             warmup=_whole_number("warm-up runs", self.warmup, 0, MAX_REPEATS),
-            max_chars=max_chars,
-            label=self.label,
-            chunking=self._chunking(mode),
+            max_chars=max_chars, label=self.label, chunking=self._chunking(mode),
             playback=PlaybackSettings(prebuffer_ms=_number("prebuffer ms", self.prebuffer_ms, 0.0)),
         )

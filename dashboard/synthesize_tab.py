@@ -26,26 +26,26 @@ from dashboard.controls import (
     engine_note,
     engine_views,
     find_view,
+    knobs_from_named,
     precision_choices,
     streaming_note,
 )
 from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line, run_status, summary_markdown, weights_banner
-from dashboard.plots import rtf_figure, stage_breakdown_figure, ttfa_figure
 from dashboard.synth_form import CHUNKER_ENGINE, CHUNKER_LAB, SynthForm
 from dashboard.tables import empty_stage_table, stage_table
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
+from profiling import api
+from profiling.analysis.run_plots import rtf_figure, stage_breakdown_figure, ttfa_figure
 from profiling.audio.playback import PlaybackSettings
 from profiling.core.records import RunMode, RunRecord
 from profiling.core.stats import summarize_series
 from profiling.run.inputs import DEFAULT_TEXT
-from profiling.run.runner import BenchResult, run_bench
+from profiling.run.runner import BenchResult
 
 log = logging.getLogger(__name__)
 
-#: Separates engine and knob in the /synthesize parameter names: ``piper__length_scale``.
-KNOB_SEPARATOR = "__"
 
 
 @dataclass
@@ -125,7 +125,7 @@ def make_runner(ctx: DashboardContext) -> Callable[[SynthForm, gr.Progress | Non
                     progress((done, total), desc=f"{kind} {done}/{total}")
 
             with ctx.lane.hold(f"synthesis on {request.settings.engine}"):
-                result = run_bench(request, ctx.pool, ctx.store, report)
+                result = api.run_request(request, store=ctx.store, pool=ctx.pool, progress=report).result
         except InputError as error:
             return error_outputs(one_line(error))
         except Exception as error:  # the app keeps serving; the log has the traceback
@@ -263,11 +263,7 @@ def build(ctx: DashboardContext) -> None:
         "first_chunk_max_chars": first_chunk, "chunk_max_chars": chunk_max, "prebuffer_ms": prebuffer,
         "reference_audio": ref_audio, "reference_text": ref_text,
     }
-    knob_inputs: dict[str, gr.Component] = {
-        f"{name}{KNOB_SEPARATOR}{spec.name}": component
-        for name, knobs in panel.engines.items()
-        for spec, component in zip(knobs.specs, knobs.components, strict=True)
-    }
+    knob_inputs = panel.named_inputs()
 
     def synthesize(
         text: str | None, engine: str | None, device: str | None, precision: str | None, mode: str,
@@ -277,9 +273,7 @@ def build(ctx: DashboardContext) -> None:
         **knob_values: Any,
     ) -> tuple[Any, ...]:
         """The form's controls by name; knobs arrive as ``<engine>__<knob>`` for every engine."""
-        prefix = f"{engine}{KNOB_SEPARATOR}"
-        knobs = {key[len(prefix):]: value for key, value in knob_values.items()
-                 if key.startswith(prefix) and value is not None}
+        knobs = knobs_from_named(engine, knob_values)
         form = SynthForm(
             text=text or "", engine=engine or "", device=device or "", precision=precision or "", mode=mode,
             repeats=repeats, warmup=warmup, seed=seed, chunker=chunker,

@@ -4,13 +4,21 @@ Each entry names the module and class of its adapter and the import names its
 packages provide. Availability is checked with ``importlib.util.find_spec``
 (no import). Engine modules keep heavy imports inside methods, so importing
 one to read its capabilities stays cheap.
+
+Beside the built-in engines, installed packages can add engines through the entry-point
+group ``ttsperf.engines`` (``name = "module:Class"``; see docs/engines.md). Entry points are
+read from package metadata, so plug-ins are as lazy as the built-ins: nothing is imported
+until an engine is used. A plug-in whose name is taken is listed with the reason and never
+shadows the engine that has the name.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.metadata
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from engines.base import Capabilities, Engine
@@ -26,6 +34,10 @@ class EngineEntry:
     requires: tuple[str, ...]
     install_hint: str
     description: str
+    #: The distribution that registered it through ``ttsperf.engines``; "" for a built-in engine.
+    plugin: str = ""
+    #: Why this entry cannot be used although its packages are installed (a duplicate name).
+    conflict: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,12 @@ class EngineStatus:
     def reason(self) -> str:
         if self.available:
             return ""
+        if self.entry.conflict:
+            return self.entry.conflict
         return f"missing {', '.join(self.missing)}: {self.entry.install_hint}"
 
 
-ENGINES: tuple[EngineEntry, ...] = (
+BUILTIN_ENGINES: tuple[EngineEntry, ...] = (
     EngineEntry(
         name="piper",
         title="Piper (joe, en_US)",
@@ -76,17 +90,51 @@ ENGINES: tuple[EngineEntry, ...] = (
 )
 
 DEFAULT_ENGINE = "piper"
+ENTRY_POINT_GROUP = "ttsperf.engines"
+
+
+def _plugin_entry(point: importlib.metadata.EntryPoint) -> EngineEntry:
+    dist = point.dist.name if point.dist is not None else "an unknown package"
+    summary = point.dist.metadata.get("Summary", "") if point.dist is not None else ""
+    module, _, class_name = point.value.partition(":")
+    return EngineEntry(
+        name=point.name, title=f"{point.name} (plug-in)", module=module.strip(), class_name=class_name.strip(),
+        requires=(module.strip().split(".")[0],), install_hint=f"pip install {dist}",
+        description=summary or f"plug-in engine from {dist}", plugin=dist,
+    )
+
+
+@cache
+def registered_engines() -> tuple[EngineEntry, ...]:
+    """The built-in engines, then the plug-ins in name order; a taken name is marked, never replaced."""
+    entries = list(BUILTIN_ENGINES)
+    owners = {entry.name: "the built-in engine" for entry in entries}
+    points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for point in sorted(points, key=lambda p: (p.name, p.value)):
+        entry = _plugin_entry(point)
+        if entry.name in owners:
+            entry = replace(entry, conflict=(
+                f"duplicate engine name '{entry.name}': {entry.plugin} registers it, but {owners[entry.name]} "
+                f"has it; rename the entry point in {entry.plugin}'s [project.entry-points.\"{ENTRY_POINT_GROUP}\"]"
+            ))
+        else:
+            owners[entry.name] = f"plug-in {entry.plugin}"
+        entries.append(entry)
+    return tuple(entries)
 
 
 def engine_names() -> tuple[str, ...]:
-    return tuple(entry.name for entry in ENGINES)
+    return tuple(entry.name for entry in registered_engines() if not entry.conflict)
 
 
 def get_entry(name: str) -> EngineEntry:
-    for entry in ENGINES:
-        if entry.name == name:
+    for entry in registered_engines():
+        if entry.name == name and not entry.conflict:
             return entry
-    raise InputError(f"unknown engine '{name}' (known: {', '.join(engine_names())})")
+    known = engine_names()
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise InputError(f"unknown engine '{name}' ({hint}known: {', '.join(known)})")
 
 
 def _missing_packages(entry: EngineEntry) -> tuple[str, ...]:
@@ -103,9 +151,9 @@ def _importable(name: str) -> bool:
 def list_engines() -> list[EngineStatus]:
     """Every registered engine with whether it can run here; imports nothing heavy."""
     statuses = []
-    for entry in ENGINES:
+    for entry in registered_engines():
         missing = _missing_packages(entry)
-        statuses.append(EngineStatus(entry, available=not missing, missing=missing))
+        statuses.append(EngineStatus(entry, available=not missing and not entry.conflict, missing=missing))
     return statuses
 
 
@@ -122,10 +170,20 @@ def engine_class(name: str) -> type[Engine]:
         raise EngineUnavailable(
             f"engine '{name}' is not installed (missing {', '.join(missing)}): {entry.install_hint}"
         )
-    module = importlib.import_module(entry.module)
-    cls = getattr(module, entry.class_name)
+    where = f"{entry.module}:{entry.class_name}" + (f" (plug-in {entry.plugin})" if entry.plugin else "")
+    try:
+        module = importlib.import_module(entry.module)
+    except Exception as error:  # a broken plug-in is one clear line, not a trace
+        raise EngineUnavailable(f"engine '{name}': {where} failed to import: {type(error).__name__}: {error}") from None
+    cls = getattr(module, entry.class_name, None)
+    if cls is None:
+        raise EngineUnavailable(f"engine '{name}': {where} does not exist")
     if not (isinstance(cls, type) and issubclass(cls, Engine)):
-        raise TypeError(f"{entry.module}.{entry.class_name} is not an Engine")
+        raise EngineUnavailable(f"engine '{name}': {where} is not a subclass of engines.base.Engine")
+    if getattr(cls, "name", None) != name or not isinstance(getattr(cls, "capabilities", None), Capabilities):
+        raise EngineUnavailable(
+            f"engine '{name}': {where} must set name = {name!r} and capabilities = Capabilities(...)"
+        )
     return cls
 
 

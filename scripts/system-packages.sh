@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only those missing (quiet when all present).
 #   scripts/system-packages.sh ffmpeg            (dashboard: Gradio streaming audio)
-#   scripts/system-packages.sh ffmpeg chromium   (tests: real-browser test)
+#   scripts/system-packages.sh ffmpeg chromium espeak-ng   (tests: real-browser test, the example plug-in engine)
 set -euo pipefail
 missing=()
 for pkg in "$@"; do

@@ -39,6 +39,11 @@ def test_the_three_notebooks_exist() -> None:
         notebook = nbformat.read(path, as_version=4)
         tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one parameters cell"
+        # On the installed API: no path manipulation, a DEVICE parameter, and what it shows up front.
+        code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+        assert "sys.path" not in code and "from profiling import" in code, path.name
+        assert "\nDEVICE = " in f"\n{tagged[0].source}", path.name
+        assert "What this shows" in notebook.cells[0].source, path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

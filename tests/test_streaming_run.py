@@ -181,7 +181,8 @@ def test_streaming_tab_plays_chunks_as_they_come_and_stores_the_run(server: Dash
 def test_streaming_tab_underruns_are_red_on_the_timeline() -> None:
     # Whether a live run underruns depends on the machine's speed, so the timeline is drawn from a
     # hand-made timeline: chunk 2 is ready 1 s after chunk 1, which plays for 0.3 s.
-    from dashboard.streaming_tab import UNDERRUN_COLOR, summary_markdown, timeline_figure
+    from dashboard.streaming_tab import summary_markdown
+    from profiling.analysis.run_plots import UNDERRUN_COLOR, timeline_figure
     from profiling.audio.playback import PlaybackSettings, simulate_playback
     from profiling.core.records import ChunkTiming
     from tests.test_store import make_record

@@ -149,14 +149,18 @@ def per_config_table(runs: pd.DataFrame, by: str = "config_label", metric: str =
     return pd.DataFrame(rows)
 
 
+RATIO_COLUMNS = ("metric", "baseline", "candidate", "ratio", "ci_low", "ci_high", "verdict")
+CONFIG_COLUMNS = ("metric", "n", "median", "p95", "mean", "std", "ci_low", "ci_high")
+
+
 def ratio_table(ratios: Sequence[Ratio]) -> pd.DataFrame:
-    return pd.DataFrame([
+    return pd.DataFrame(columns=list(RATIO_COLUMNS), data=[
         {
             "metric": r.metric, "baseline": r.baseline_median, "candidate": r.candidate_median,
             "ratio": r.ratio, "ci_low": r.ci_low, "ci_high": r.ci_high, "verdict": r.verdict,
         }
         for r in ratios
-    ])
+    ] or None)
 
 
 def compare_runs(

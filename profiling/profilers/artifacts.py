@@ -57,3 +57,14 @@ def load_table(path: Path | str) -> pd.DataFrame:
     if path.suffix == ".json":
         return pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))["rows"])
     raise ValueError(f"not a profiler table: {path}")
+
+
+def zip_files(paths: list[Path], target: Path) -> Path:
+    """One zip of ``paths``, each under ``<run id>/<name>`` (its folder is the run it was stored with)."""
+    import zipfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in paths:
+            archive.write(path, arcname=f"{path.parent.name}/{path.name}")
+    return target

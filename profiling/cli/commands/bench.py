@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tqdm import tqdm
-
+from profiling import api
 from profiling.analysis.report import series_table, summary_table
 from profiling.cli.commands.common import (
+    LazyBar,
     add_engine_args,
     add_store_args,
+    engine_kwargs,
     open_store,
-    settings_from_args,
     text_from_args,
-    voice_from_args,
 )
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import summarize_series
-from profiling.run.runner import BenchRequest, EnginePool, run_bench, validate_request
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,27 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    request = BenchRequest(
-        settings=settings_from_args(args),
-        text=text_from_args(args),
-        voice=voice_from_args(args),
-        mode=RunMode(args.mode),
-        repeats=args.repeats,
-        warmup=args.warmup,
-        max_chars=args.max_chars,
-        save_audio=args.save_audio,
-        label=args.label,
+    request = api.bench_request(
+        args.engine, text_from_args(args), mode=args.mode, repeats=args.repeats, warmup=args.warmup,
+        save_audio=args.save_audio, label=args.label, **engine_kwargs(args),
     )
-    validate_request(request)  # before the progress bar, so bad input prints one line
     store = open_store(args)
-    total = request.warmup + request.repeats
-    with tqdm(total=total, desc=f"{args.engine} {args.mode}", unit="run", file=sys.stderr,
-              disable=args.no_progress, leave=False) as bar:
-        def progress(done: int, _total: int, record: RunRecord) -> None:
-            bar.set_postfix_str(f"rtf={record.rtf:.3f}" + (" (warm-up)" if record.warmup else ""))
-            bar.update(1)
+    with LazyBar(f"{args.engine} {args.mode}", args.no_progress) as bar:
+        def progress(done: int, total: int, record: RunRecord) -> None:
+            bar.update(done, total, f"rtf={record.rtf:.3f}" + (" (warm-up)" if record.warmup else ""))
 
-        result = run_bench(request, EnginePool(), store, progress)
+        result = api.run_request(request, store=store, progress=progress).result
     failed = [r for r in result.records if r.status is RunStatus.ERROR]
     if failed:
         print(f"error: synthesis failed: {failed[0].error}", file=sys.stderr)

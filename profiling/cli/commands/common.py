@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
-from engines.base import DEFAULT_MAX_TEXT_CHARS, SynthesisSettings, Voice
+from tqdm import tqdm
+
+from engines.base import DEFAULT_MAX_TEXT_CHARS
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
+from profiling import api
 from profiling.run.inputs import DEFAULT_TEXT, MAX_CHARS_ENV, default_max_chars, parse_knobs
 from profiling.store.results import ResultsStore
 
@@ -41,21 +46,15 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
 
 
 def open_store(args: argparse.Namespace) -> ResultsStore:
-    try:
-        return ResultsStore(args.data_dir)
-    except OSError as error:
-        raise InputError(f"cannot open the results store in {args.data_dir}: {error}") from None
+    return api.open_store(args.data_dir)
 
 
-
-
-def settings_from_args(args: argparse.Namespace) -> SynthesisSettings:
-    return SynthesisSettings(
-        engine=args.engine,
-        device=args.device,
-        precision=args.precision,
+def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments ``add_engine_args`` declares, as keywords of the API's ``*_request`` functions."""
+    return dict(
+        device=args.device, precision=args.precision, seed=args.seed, max_chars=args.max_chars,
+        speaker=args.speaker, reference_audio=args.reference_audio, reference_text=args.reference_text,
         knobs=parse_knobs(args.knob),
-        seed=args.seed,
     )
 
 
@@ -68,11 +67,24 @@ def text_from_args(args: argparse.Namespace) -> str:
     return args.text if args.text is not None else DEFAULT_TEXT
 
 
-def voice_from_args(args: argparse.Namespace) -> Voice:
-    if args.reference_audio is not None and not args.reference_audio.is_file():
-        raise InputError(f"reference audio not found: {args.reference_audio}")
-    return Voice(
-        speaker=args.speaker,
-        reference_audio=args.reference_audio,
-        reference_text=args.reference_text,
-    )
+class LazyBar:
+    """A progress bar that appears at the first update: bad input, refused before any run, prints one line alone."""
+
+    def __init__(self, desc: str, disable: bool) -> None:
+        self.desc, self.disable = desc, disable
+        self.bar: tqdm | None = None
+
+    def update(self, done: int, total: int, postfix: str = "") -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="run", file=sys.stderr, disable=self.disable,
+                            leave=False)
+        if postfix:
+            self.bar.set_postfix_str(postfix)
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> LazyBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

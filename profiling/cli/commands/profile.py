@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
+from profiling import api
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
+    engine_kwargs,
     open_store,
-    settings_from_args,
     text_from_args,
-    voice_from_args,
 )
 from profiling.core.records import RunMode
-from profiling.profilers import PROFILER_NAMES, parse_profiler_names
-from profiling.profilers.common import ProfileOptions, ProfilerResult, ProfilerStatus
-from profiling.profilers.session import ProfileRequest, run_profile, validate_profile_request
-from profiling.run.runner import EnginePool
+from profiling.profilers import PROFILER_NAMES
+from profiling.profilers.common import ProfilerResult, ProfilerStatus
+from profiling.profilers.session import ProfileRequest, validate_profile_request
 
 #: Rows printed per table (the files hold ``--top`` rows).
 PRINTED_ROWS = 10
@@ -55,22 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> ProfileRequest:
-    return ProfileRequest(
-        settings=settings_from_args(args),
-        text=text_from_args(args),
-        voice=voice_from_args(args),
-        mode=RunMode(args.mode),
-        profilers=parse_profiler_names(args.profilers),
-        strict=args.profilers.strip().lower() != "all",
-        options=ProfileOptions(
-            repeats=args.repeats, top=args.top, line_functions=tuple(args.line_func),
-            pyspy_rate=args.pyspy_rate, pyspy_native=args.pyspy_native,
-            pyspy_prefix=tuple(shlex.split(args.pyspy_prefix)), torch_memory=args.torch_memory,
-            leak_runs=args.leak_runs, tracemalloc=not args.no_tracemalloc,
-        ),
-        warmup=args.warmup,
-        max_chars=args.max_chars,
-        label=args.label,
+    return api.profile_request(
+        args.engine, text_from_args(args), profilers=args.profilers, mode=args.mode, repeats=args.repeats,
+        warmup=args.warmup, top=args.top, line_functions=tuple(args.line_func), pyspy_rate=args.pyspy_rate,
+        pyspy_native=args.pyspy_native, pyspy_prefix=args.pyspy_prefix, torch_memory=args.torch_memory,
+        leak_runs=args.leak_runs, tracemalloc=not args.no_tracemalloc, label=args.label, **engine_kwargs(args),
     )
 
 
@@ -78,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     validate_profile_request(request)  # before loading anything, so bad input is one line and exit 2
     store = open_store(args)
-    report = run_profile(request, EnginePool(), store, progress=lambda msg: print(f"... {msg}", file=sys.stderr))
+    run = api.run_profile_request(request, store=store, progress=lambda msg: print(f"... {msg}", file=sys.stderr))
+    report = run.report
     if report.error:
         print(f"error: synthesis failed: {report.error}", file=sys.stderr)
         return 1

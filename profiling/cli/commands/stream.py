@@ -14,19 +14,19 @@ from tqdm import tqdm
 
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
+from profiling import api
 from profiling.analysis.report import format_table
-from profiling.audio.playback import PlaybackSettings
 from profiling.cli.commands.common import (
+    LazyBar,
     add_engine_args,
     add_store_args,
+    engine_kwargs,
     open_store,
-    settings_from_args,
     text_from_args,
-    voice_from_args,
 )
-from profiling.core.records import RunMode, RunRecord, RunStatus
+from profiling.core.records import RunRecord, RunStatus
 from profiling.core.stats import measured
-from profiling.run.runner import BenchRequest, EnginePool, run_bench, validate_request
+from profiling.run.runner import BenchRequest, EnginePool, validate_request
 from profiling.sweep.streaming import (
     StreamingSweep,
     SweepResult,
@@ -35,7 +35,7 @@ from profiling.sweep.streaming import (
     run_streaming_sweep,
 )
 
-CHUNKERS = ("lab", "engine")
+CHUNKERS = api.CHUNKERS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,51 +69,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def chunking_from_args(args: argparse.Namespace) -> ChunkingSettings | None:
-    lab_only = {
-        "--first-chunk-max-chars": args.first_chunk_max_chars,
-        "--max-chars-per-chunk": args.max_chars_per_chunk,
-        "--sentence-only-after-s": args.sentence_only_after_s,
-        "--sweep-first-chunk": args.sweep_first_chunk,
-    }
-    if args.chunker == "engine":
-        given = [name for name, value in lab_only.items() if value is not None]
-        if given:
-            raise InputError(f"{', '.join(given)} only apply to --chunker lab")
-        return None
-    defaults = ChunkingSettings()
-    return ChunkingSettings(
-        first_chunk_max_chars=_or(args.first_chunk_max_chars, defaults.first_chunk_max_chars),
-        max_chars=_or(args.max_chars_per_chunk, defaults.max_chars),
-        sentence_only_after_s=_or(args.sentence_only_after_s, defaults.sentence_only_after_s),
-    )
-
-
-def _or(value, default):  # type: ignore[no-untyped-def]
-    return default if value is None else value
-
-
 def run(args: argparse.Namespace) -> int:
-    request = BenchRequest(
-        settings=settings_from_args(args),
-        text=text_from_args(args),
-        voice=voice_from_args(args),
-        mode=RunMode.STREAM,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        max_chars=args.max_chars,
-        label=args.label,
-        chunking=chunking_from_args(args),
-        playback=PlaybackSettings(prebuffer_ms=args.prebuffer_ms, audio_block_ms=args.audio_block_ms),
+    lab_only = {
+        "--first-chunk-max-chars": args.first_chunk_max_chars, "--max-chars-per-chunk": args.max_chars_per_chunk,
+        "--sentence-only-after-s": args.sentence_only_after_s, "--sweep-first-chunk": args.sweep_first_chunk,
+    }
+    given = [name for name, value in lab_only.items() if value is not None]
+    if args.chunker == "engine" and given:
+        raise InputError(f"{', '.join(given)} only apply to --chunker lab")
+    request = api.stream_request(
+        args.engine, text_from_args(args), chunker=args.chunker, first_chunk_max_chars=args.first_chunk_max_chars,
+        max_chars_per_chunk=args.max_chars_per_chunk, sentence_only_after_s=args.sentence_only_after_s,
+        prebuffer_ms=args.prebuffer_ms, audio_block_ms=args.audio_block_ms, repeats=args.repeats,
+        warmup=args.warmup, label=args.label, **engine_kwargs(args),
     )
     validate_request(request)  # before anything loads, so bad input prints one line
     if args.sweep_first_chunk is not None or args.sweep_prebuffer is not None:
         return run_sweep(args, request)
     store = open_store(args)
-    total = request.warmup + request.repeats
-    with tqdm(total=total, desc=f"{args.engine} stream", unit="run", file=sys.stderr,
-              disable=args.no_progress, leave=False) as bar:
-        result = run_bench(request, EnginePool(), store, lambda *_: bar.update(1))
+    with LazyBar(f"{args.engine} stream", args.no_progress) as bar:
+        result = api.run_request(request, store=store, progress=lambda done, total, _: bar.update(done, total)).result
     failed = [r for r in result.records if r.status is RunStatus.ERROR]
     if failed:
         print(f"error: synthesis failed: {failed[0].error}", file=sys.stderr)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from profiling import api
 from profiling.analysis.compare import per_config_table
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
+from profiling.run.runner import EnginePool
 from profiling.sweep.grid import (
     SweepProgress,
     completed_keys,
@@ -18,8 +20,6 @@ from profiling.sweep.grid import (
     pending_items,
     plan,
     register_sweep,
-    run_sweep,
-    sweep_runs_dataframe,
 )
 
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
               f" = {sweep_plan.total_runs} measured runs")
         return 0
     store = open_store(args)
-    register_sweep(store, sweep_plan)
+    register_sweep(store, sweep_plan)  # before the bar: it counts the runs earlier attempts stored
     todo = pending_items(sweep_plan, completed_keys(store, spec.name))
     already = sweep_plan.total_runs - sum(len(item.repeats) for item in todo)
     # initial=: a resumed sweep starts part-full and the ETA counts only the runs still to do.
@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(f"{update.config_label[:40]} rtf={update.record.rtf:.3f}")
             bar.refresh()
 
-        outcome = run_sweep(spec, store, progress=progress)
-    runs = sweep_runs_dataframe(store, spec.name)
+        result = api.sweep(spec, store=store, pool=EnginePool(), progress=progress)
+    outcome, runs = result.outcome, result.to_dataframe()
     table = per_config_table(runs, by="config_label", metric="rtf")
     if not table.empty:
         rows = [

@@ -1,17 +1,20 @@
-"""Plotly figures for one batch of runs: stage breakdown, RTF and TTFA."""
+"""Plotly figures for one batch of runs: stage breakdown, RTF, TTFA and a stream's timeline."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from profiling.audio.playback import PlaybackReport
 from profiling.core.records import RunRecord
 from profiling.core.stats import Summary, measured
 
 _MEDIAN_COLOR = "#2563eb"
 _P95_COLOR = "#f59e0b"
 _RUN_COLOR = "#111827"
+UNDERRUN_COLOR = "#dc2626"
 _LAYOUT = dict(template="plotly_white", height=340, margin=dict(l=10, r=10, t=50, b=40))
 
 
@@ -94,3 +97,62 @@ def rtf_figure(records: Sequence[RunRecord], summary: Summary | None) -> go.Figu
 def ttfa_figure(records: Sequence[RunRecord], summary: Summary | None) -> go.Figure:
     values = [r.ttfa_s for r in measured(records)]
     return metric_figure("Time to first audio", summary, values, "ms", scale=1000.0)
+
+
+def _chunk_play_spans(report: PlaybackReport, start: float, end: float) -> list[tuple[float, float]]:
+    """Wall-clock intervals in which audio [start, end) plays (split by underruns)."""
+    spans = []
+    for segment in report.segments:
+        seg_end_audio = segment.audio_start_s + (segment.end_s - segment.start_s)
+        low, high = max(start, segment.audio_start_s), min(end, seg_end_audio)
+        if high > low:
+            offset = segment.start_s - segment.audio_start_s
+            spans.append((offset + low, offset + high))
+    return spans
+
+
+def timeline_figure(record: RunRecord) -> go.Figure:
+    """Synthesis interval of each chunk against its playback; underruns red; pre-buffer shaded."""
+    figure = go.Figure()
+    report = record.playback
+    previous, audio_at = 0.0, 0.0
+    palette = ("#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d")
+    for chunk in record.chunks:
+        color = palette[chunk.index % len(palette)]
+        label = f"chunk {chunk.index}: {chunk.text.strip()[:40]}"
+        figure.add_bar(
+            y=["synthesis"], x=[chunk.ready_s - previous], base=[previous], orientation="h",
+            marker_color=color, name=label, legendgroup=str(chunk.index),
+            hovertemplate=f"{label}<br>%{{base:.3f}} s → %{{x:.3f}} s long<extra></extra>",
+        )
+        if report is not None:
+            for low, high in _chunk_play_spans(report, audio_at, audio_at + chunk.audio_s):
+                figure.add_bar(
+                    y=["playback"], x=[high - low], base=[low], orientation="h", marker_color=color,
+                    name=label, legendgroup=str(chunk.index), showlegend=False, opacity=0.75,
+                    hovertemplate=f"{label} plays<br>%{{base:.3f}} s, %{{x:.3f}} s<extra></extra>",
+                )
+        previous, audio_at = chunk.ready_s, audio_at + chunk.audio_s
+    if report is not None:
+        for number, underrun in enumerate(report.underruns):
+            figure.add_bar(
+                y=["playback"], x=[underrun.duration_s], base=[underrun.at_s], orientation="h",
+                marker_color=UNDERRUN_COLOR, name="underrun", legendgroup="underrun", showlegend=number == 0,
+                hovertemplate="underrun at %{base:.3f} s for %{x:.3f} s<extra></extra>",
+            )
+        if math.isfinite(report.playback_start_s) and report.playback_start_s > report.ttfa_s:
+            figure.add_vrect(
+                x0=report.ttfa_s, x1=report.playback_start_s, fillcolor="#facc15", opacity=0.3, line_width=0,
+                annotation_text=f"pre-buffer {report.prebuffer_ms:g} ms", annotation_position="top left",
+            )
+        if math.isfinite(report.ttfa_s):
+            figure.add_vline(x=report.ttfa_s, line_dash="dot", annotation_text="TTFA")
+        if math.isfinite(report.first_audible_s):
+            figure.add_vline(x=report.first_audible_s, line_dash="dash", annotation_text="first audible",
+                             annotation_position="bottom right")
+    figure.update_layout(
+        barmode="overlay", title="Stream timeline: synthesis vs playback", xaxis_title="seconds since request",
+        yaxis={"categoryorder": "array", "categoryarray": ["playback", "synthesis"]}, height=360,
+        legend={"font": {"size": 10}},
+    )
+    return figure

@@ -1,0 +1,508 @@
+"""The lab from Python: ``bench``, ``stream``, ``profile``, ``sweep`` and ``runs``.
+
+Plain arguments in (engine name, text, device, precision, knobs as keywords), typed
+results out, each with ``.to_dataframe()`` and ``.plot()`` (a plotly figure). The CLI
+and the dashboard build their requests with the ``*_request`` functions here and run
+them with ``run_request`` / ``run_profile_request`` / ``sweep``: one code path.
+
+    from profiling import bench
+    result = bench("piper", "Hello there.", repeats=3, length_scale=1.2)
+    result.to_dataframe()
+    result.plot()
+
+Every run is stored in the results store (``data_dir``, default ``$TTSPERF_DATA_DIR`` or
+``~/.ttsperf``) unless ``save=False``. Loaded models are kept between calls in one
+process-wide pool, so a second ``bench`` on the same engine skips the load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from engines.base import AudioChunk, KnobValue, SynthesisSettings, Voice
+from engines.chunking import ChunkingSettings
+from engines.errors import InputError
+from engines.registry import DEFAULT_ENGINE, engine_class
+from profiling.analysis import plots
+from profiling.analysis.compare import per_config_table, run_groups
+from profiling.analysis.run_plots import (
+    rtf_figure,
+    stage_breakdown_figure,
+    timeline_figure,
+    ttfa_figure,
+)
+from profiling.audio.playback import PlaybackSettings
+from profiling.core.records import RunMode, RunRecord, RunStatus
+from profiling.core.stats import Summary, measured
+from profiling.profilers import parse_profiler_names
+from profiling.profilers.common import ProfileOptions, ProfilerStatus
+from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
+from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
+from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
+from profiling.store.results import ResultsStore
+from profiling.sweep.grid import (
+    SweepOutcome,
+    SweepProgressCallback,
+    SweepSpec,
+    list_sweeps,
+    load_sweep_spec,
+    run_sweep,
+    spec_from_mapping,
+    sweep_runs_dataframe,
+)
+
+__all__ = [
+    "BenchRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
+    "bench", "default_device", "device_for", "profile", "runs", "stream", "sweep",
+]
+
+#: Chunker choices for ``stream``: the lab's text chunker (one synthesis per chunk) or the engine's own.
+CHUNKER_LAB = "lab"
+CHUNKER_ENGINE = "engine"
+CHUNKERS: tuple[str, ...] = (CHUNKER_LAB, CHUNKER_ENGINE)
+
+_POOL: EnginePool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def shared_pool() -> EnginePool:
+    """The process-wide pool the API loads engines into (a notebook's second call reuses the model)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = EnginePool()
+        return _POOL
+
+
+def open_store(data_dir: Path | str | None = None) -> ResultsStore:
+    """The store in ``data_dir`` (default ``$TTSPERF_DATA_DIR`` or ``~/.ttsperf``); InputError if it cannot open."""
+    try:
+        return ResultsStore(data_dir)
+    except OSError as error:
+        raise InputError(f"cannot open the results store in {data_dir}: {error}") from None
+
+
+def _store_for(save: bool, store: ResultsStore | None, data_dir: Path | str | None) -> ResultsStore | None:
+    if store is not None:
+        return store
+    return open_store(data_dir) if save else None
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+def default_device() -> str:
+    """``cuda`` when torch is installed and sees a GPU, else ``cpu`` (torch is imported only if installed)."""
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_for(engine: str, wanted: str | None = None) -> str:
+    """``wanted`` (default: ``default_device()``) if ``engine`` runs there on this machine, else ``cpu``."""
+    device = wanted or default_device()
+    cls = engine_class(engine)
+    here = {d.split(":", 1)[0] for d in cls.machine_devices()} & set(cls.capabilities.devices)
+    return device if device.split(":", 1)[0] in here else "cpu"
+
+
+# --- requests from plain arguments -------------------------------------------------------------
+
+
+def settings(
+    engine: str = DEFAULT_ENGINE, device: str = "cpu", precision: str = "fp32", seed: int = 0,
+    knobs: Mapping[str, KnobValue] | None = None,
+) -> SynthesisSettings:
+    return SynthesisSettings(engine=engine.strip(), device=(device or "cpu").strip(),
+                             precision=(precision or "fp32").strip(), knobs=dict(knobs or {}), seed=seed)
+
+
+def voice(
+    speaker: str | None = None, reference_audio: Path | str | None = None, reference_text: str | None = None
+) -> Voice:
+    if reference_audio is None or str(reference_audio) == "":
+        return Voice(speaker=speaker or None)
+    path = Path(reference_audio)
+    if not path.is_file():
+        raise InputError(f"reference audio not found: {reference_audio}")
+    return Voice(speaker=speaker or None, reference_audio=path, reference_text=(reference_text or "").strip() or None)
+
+
+def _mode(mode: str | RunMode) -> RunMode:
+    try:
+        return RunMode(mode)
+    except ValueError:
+        raise InputError(f"mode '{mode}' is not one of {', '.join(m.value for m in RunMode)}") from None
+
+
+def bench_request(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "fp32",
+    repeats: int = 5, warmup: int = 1, seed: int = 0, mode: str | RunMode = RunMode.BATCH,
+    speaker: str | None = None, reference_audio: Path | str | None = None, reference_text: str | None = None,
+    label: str = "", save_audio: bool = False, max_chars: int | None = None,
+    chunking: ChunkingSettings | None = None, playback: PlaybackSettings | None = None,
+    knobs: Mapping[str, KnobValue] | None = None,
+) -> BenchRequest:
+    """The runner's request; engine, precision and knobs are checked when it runs (``validate_request``)."""
+    return BenchRequest(
+        settings=settings(engine, device, precision, seed, knobs),
+        text=text,
+        voice=voice(speaker, reference_audio, reference_text),
+        mode=_mode(mode),
+        repeats=repeats,
+        warmup=warmup,
+        max_chars=default_max_chars() if max_chars is None else max_chars,
+        save_audio=save_audio,
+        label=label,
+        chunking=chunking,
+        playback=playback or PlaybackSettings(),
+    )
+
+
+def chunking_settings(
+    chunker: str = CHUNKER_LAB, first_chunk_max_chars: int | None = None, max_chars_per_chunk: int | None = None,
+    sentence_only_after_s: float | None = None,
+) -> ChunkingSettings | None:
+    """The lab chunker's settings (None given = its default), or None for the engine's own streaming."""
+    if chunker not in CHUNKERS:
+        raise InputError(f"chunker '{chunker}' is not one of {', '.join(CHUNKERS)}")
+    given = {"first_chunk_max_chars": first_chunk_max_chars, "max_chars_per_chunk": max_chars_per_chunk,
+             "sentence_only_after_s": sentence_only_after_s}
+    if chunker == CHUNKER_ENGINE:
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise InputError(f"{', '.join(named)} only apply to the lab chunker")
+        return None
+    defaults = ChunkingSettings()
+    return ChunkingSettings(
+        first_chunk_max_chars=defaults.first_chunk_max_chars if first_chunk_max_chars is None
+        else first_chunk_max_chars,
+        max_chars=defaults.max_chars if max_chars_per_chunk is None else max_chars_per_chunk,
+        sentence_only_after_s=defaults.sentence_only_after_s if sentence_only_after_s is None
+        else sentence_only_after_s,
+    )
+
+
+def stream_request(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, chunker: str = CHUNKER_LAB,
+    first_chunk_max_chars: int | None = None, max_chars_per_chunk: int | None = None,
+    sentence_only_after_s: float | None = None, prebuffer_ms: float = 0.0, audio_block_ms: float = 20.0,
+    repeats: int = 1, warmup: int = 1, **common: Any,
+) -> BenchRequest:
+    """A STREAM-mode request: the chunker and the simulated player; ``common`` as in ``bench_request``."""
+    return bench_request(
+        engine, text, mode=RunMode.STREAM, repeats=repeats, warmup=warmup,
+        chunking=chunking_settings(chunker, first_chunk_max_chars, max_chars_per_chunk, sentence_only_after_s),
+        playback=PlaybackSettings(prebuffer_ms=prebuffer_ms, audio_block_ms=audio_block_ms), **common,
+    )
+
+
+# --- results -------------------------------------------------------------------------------------------------
+
+
+def records_dataframe(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per run with the store's headline columns (warm-ups included, flagged)."""
+    rows = [{
+        "run_id": r.run_id, "batch_id": r.batch_id, "engine": r.engine, "device": r.settings.device,
+        "precision": r.settings.precision, "mode": r.mode.value, "label": r.label, "status": r.status.value,
+        "warmup": r.warmup, "repeat_index": r.repeat_index, "random_weights": r.random_weights,
+        "text_chars": r.text_chars, "synth_s": r.synth_s, "audio_s": r.audio_s, "rtf": r.rtf,
+        "ttfa_s": r.ttfa_s, "load_s": r.load_s, "peak_rss_mb": r.peak_rss_mb, "error": r.error,
+    } for r in records]
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """A finished ``bench``: the runner's result and where its runs were stored (None: not stored)."""
+
+    result: BenchResult
+    db_path: Path | None
+
+    @property
+    def records(self) -> list[RunRecord]:
+        return self.result.records
+
+    @property
+    def batch_id(self) -> str:
+        return self.result.batch_id
+
+    @property
+    def failed(self) -> RunRecord | None:
+        return next((r for r in self.records if r.status is RunStatus.ERROR), None)
+
+    def metric(self, name: str) -> Summary:
+        """``rtf``, ``ttfa_s``, ``synth_s``... over the measured runs (median, p95, CI)."""
+        return self.result.metric(name)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        return records_dataframe(self.records)
+
+    def stages_dataframe(self) -> pd.DataFrame:
+        """Stage summaries over the measured runs (median, p95 ... in seconds)."""
+        return pd.DataFrame([vars(s) for s in self.result.stage_summary])
+
+    def plot(self) -> go.Figure:
+        """Where the time goes: the stage breakdown (median per stage)."""
+        synth = next((m for m in self.result.metric_summary if m.name == "synth_s"), None)
+        return stage_breakdown_figure(self.result.stage_summary, synth)
+
+    def plot_rtf(self) -> go.Figure:
+        return rtf_figure(self.records, next((m for m in self.result.metric_summary if m.name == "rtf"), None))
+
+    def plot_ttfa(self) -> go.Figure:
+        return ttfa_figure(self.records, next((m for m in self.result.metric_summary if m.name == "ttfa_s"), None))
+
+
+@dataclass(frozen=True)
+class StreamRun(BenchRun):
+    """A finished ``stream``: per-run player figures; ``plot()`` is the last run's timeline."""
+
+    def to_dataframe(self) -> pd.DataFrame:
+        frame = super().to_dataframe()
+        reports = [r.playback for r in self.records]
+        for column in ("first_audible_s", "underrun_count", "total_stall_s", "itl_p95_s"):
+            frame[column] = [getattr(p, column) if p is not None else None for p in reports]
+        frame["chunks"] = [len(r.chunks) for r in self.records]
+        return frame
+
+    def plot(self) -> go.Figure:
+        runs = measured(self.records) or self.records
+        return timeline_figure(runs[-1])
+
+
+def run_request(
+    request: BenchRequest, *, data_dir: Path | str | None = None, save: bool = True,
+    store: ResultsStore | None = None, pool: EnginePool | None = None, progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None, on_chunk: Callable[[AudioChunk], None] | None = None,
+) -> BenchRun:
+    """Run a request the ``*_request`` functions built (what ``bench`` and ``stream`` do)."""
+    target = _store_for(save, store, data_dir)
+    result = run_bench(request, pool or shared_pool(), target, progress, cancel, on_chunk)
+    run_type = StreamRun if request.mode is RunMode.STREAM else BenchRun
+    return run_type(result, target.db_path if target is not None else None)
+
+
+def bench(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "fp32",
+    repeats: int = 5, warmup: int = 1, seed: int = 0, mode: str = "batch", speaker: str | None = None,
+    reference_audio: Path | str | None = None, reference_text: str | None = None, label: str = "",
+    save_audio: bool = False, max_chars: int | None = None, data_dir: Path | str | None = None,
+    save: bool = True, progress: ProgressCallback | None = None, **knobs: KnobValue,
+) -> BenchRun:
+    """Load (or reuse) ``engine``, run ``warmup`` + ``repeats`` measured syntheses of ``text``; knobs as keywords.
+
+    >>> bench("piper", "Hello there.", repeats=2, length_scale=1.2).to_dataframe()  # doctest: +SKIP
+    """
+    request = bench_request(
+        engine, text, device=device, precision=precision, repeats=repeats, warmup=warmup, seed=seed, mode=mode,
+        speaker=speaker, reference_audio=reference_audio, reference_text=reference_text, label=label,
+        save_audio=save_audio, max_chars=max_chars, knobs=knobs,
+    )
+    return run_request(request, data_dir=data_dir, save=save, progress=progress)
+
+
+def stream(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "fp32",
+    chunker: str = CHUNKER_LAB, first_chunk_max_chars: int | None = None, max_chars_per_chunk: int | None = None,
+    sentence_only_after_s: float | None = None, prebuffer_ms: float = 0.0, audio_block_ms: float = 20.0,
+    repeats: int = 1, warmup: int = 1, seed: int = 0, label: str = "", max_chars: int | None = None,
+    data_dir: Path | str | None = None, save: bool = True, progress: ProgressCallback | None = None,
+    **knobs: KnobValue,
+) -> StreamRun:
+    """A measured stream: chunks, TTFA, first audible, underruns against a simulated player."""
+    request = stream_request(
+        engine, text, chunker=chunker, first_chunk_max_chars=first_chunk_max_chars,
+        max_chars_per_chunk=max_chars_per_chunk, sentence_only_after_s=sentence_only_after_s,
+        prebuffer_ms=prebuffer_ms, audio_block_ms=audio_block_ms, repeats=repeats, warmup=warmup,
+        device=device, precision=precision, seed=seed, label=label, max_chars=max_chars, knobs=knobs,
+    )
+    result = run_request(request, data_dir=data_dir, save=save, progress=progress)
+    assert isinstance(result, StreamRun)
+    return result
+
+
+# --- profile ----------------------------------------------------------------------------------------
+
+
+def profile_request(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, profilers: str | tuple[str, ...] | list[str] = "all",
+    device: str = "cpu", precision: str = "fp32", repeats: int = 3, warmup: int = 1, seed: int = 0,
+    mode: str | RunMode = RunMode.BATCH, top: int = 25, line_functions: tuple[str, ...] | list[str] = (),
+    pyspy_rate: int = 200, pyspy_native: bool = False, pyspy_prefix: str = "", torch_memory: bool = False,
+    leak_runs: int = 6, tracemalloc: bool = True, strict: bool | None = None, label: str = "",
+    max_chars: int | None = None, speaker: str | None = None, reference_audio: Path | str | None = None,
+    reference_text: str | None = None, knobs: Mapping[str, KnobValue] | None = None,
+) -> ProfileRequest:
+    """``profilers``: "all" (skips what cannot run) or names (then one that cannot run is an error)."""
+    if isinstance(profilers, str):
+        names = parse_profiler_names(profilers)
+        strict = profilers.strip().lower() != "all" if strict is None else strict
+    else:
+        names = parse_profiler_names(",".join(profilers)) if profilers else ()
+        strict = True if strict is None else strict
+    return ProfileRequest(
+        settings=settings(engine, device, precision, seed, knobs),
+        text=text,
+        voice=voice(speaker, reference_audio, reference_text),
+        mode=_mode(mode),
+        profilers=names,
+        strict=strict,
+        options=ProfileOptions(
+            repeats=repeats, top=top, line_functions=tuple(line_functions), pyspy_rate=pyspy_rate,
+            pyspy_native=pyspy_native, pyspy_prefix=tuple(shlex.split(pyspy_prefix)), torch_memory=torch_memory,
+            leak_runs=leak_runs, tracemalloc=tracemalloc,
+        ),
+        warmup=warmup,
+        max_chars=default_max_chars() if max_chars is None else max_chars,
+        label=label,
+    )
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    """A finished ``profile``: each profiler's result (tables, hot spots, overhead, files)."""
+
+    report: ProfileReport
+    db_path: Path | None
+
+    @property
+    def results(self) -> list[Any]:
+        return self.report.results
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every profiler table by ``"<profiler>: <title>"``."""
+        return {f"{r.profiler}: {t.title}": t.frame for r in self.report.results for t in r.tables}
+
+    def artifact_paths(self) -> list[Path]:
+        return [a.path for r in self.report.results for a in r.artifacts if a.path.is_file()]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per profiler: status, message, overhead ratio, run id, number of files."""
+        return pd.DataFrame([{
+            "profiler": r.profiler, "status": r.status.value, "message": r.message,
+            "overhead_ratio": r.overhead.ratio if r.overhead is not None else None,
+            "run_id": r.run_id, "files": len(r.artifacts),
+        } for r in self.report.results])
+
+    def plot(self) -> go.Figure:
+        """Each profiler's overhead: profiled run time over the plain run just before it."""
+        ok = [r for r in self.report.results if r.status is ProfilerStatus.OK and r.overhead is not None]
+        figure = go.Figure(go.Bar(x=[r.profiler for r in ok], y=[r.overhead.ratio for r in ok]))
+        figure.add_hline(y=1.0, line_dash="dot", annotation_text="no overhead")
+        figure.update_layout(title=f"Profiler overhead on {self.report.engine} (profiled / plain)",
+                             yaxis_title="time ratio", template="plotly_white", height=340)
+        return figure
+
+
+def run_profile_request(
+    request: ProfileRequest, *, data_dir: Path | str | None = None, save: bool = True,
+    store: ResultsStore | None = None, pool: EnginePool | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ProfileRun:
+    target = _store_for(save, store, data_dir)
+    report = run_profile(request, pool or shared_pool(), target, progress)
+    return ProfileRun(report, target.db_path if target is not None else None)
+
+
+def profile(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, profilers: str | list[str] = "all",
+    device: str = "cpu", precision: str = "fp32", repeats: int = 3, warmup: int = 1, seed: int = 0,
+    mode: str = "batch", data_dir: Path | str | None = None, save: bool = True, **knobs: KnobValue,
+) -> ProfileRun:
+    """Repeat a run under profilers (each paired with a plain run for the overhead); files stored as artifacts."""
+    request = profile_request(engine, text, profilers=profilers, device=device, precision=precision,
+                              repeats=repeats, warmup=warmup, seed=seed, mode=mode, knobs=knobs)
+    return run_profile_request(request, data_dir=data_dir, save=save)
+
+
+# --- sweeps and the store ---------------------------------------------------------------------------------
+
+
+def sweep_spec(spec: SweepSpec | Mapping[str, Any] | Path | str) -> SweepSpec:
+    """A sweep from a spec, a mapping (the YAML's shape) or a YAML/TOML file path."""
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return spec_from_mapping(spec)
+    return load_sweep_spec(spec)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """A sweep as stored (a resumed sweep includes the runs of earlier attempts)."""
+
+    outcome: SweepOutcome
+    store: ResultsStore
+
+    @property
+    def name(self) -> str:
+        return self.outcome.name
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Measured runs with configuration key/label, text id, repeat and the varied knobs."""
+        return sweep_runs_dataframe(self.store, self.name)
+
+    def table(self, metric: str = "rtf", by: str = "config_label") -> pd.DataFrame:
+        """Per configuration: median, p95, mean, std and the 95% bootstrap interval of the median."""
+        return per_config_table(self.to_dataframe(), by=by, metric=metric)
+
+    def plot(self, x: str = "config_label", color: str = "precision") -> go.Figure:
+        return plots.rtf_box(self.to_dataframe(), x=x, color=color)
+
+
+def sweep(
+    spec: SweepSpec | Mapping[str, Any] | Path | str, *, data_dir: Path | str | None = None,
+    store: ResultsStore | None = None, pool: EnginePool | None = None,
+    progress: SweepProgressCallback | None = None, cancel: threading.Event | None = None,
+) -> SweepRun:
+    """Run a sweep (engines x knob grid x texts); what is stored already is not run again."""
+    parsed = sweep_spec(spec)
+    target = store or open_store(data_dir)
+    outcome = run_sweep(parsed, target, pool or shared_pool(), progress, cancel)
+    return SweepRun(outcome, target)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The results store as DataFrames."""
+
+    store: ResultsStore
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Every stored run, one row each (warm-ups included, flagged)."""
+        return self.store.runs_dataframe()
+
+    def stages(self) -> pd.DataFrame:
+        return self.store.stages_dataframe()
+
+    def groups(self) -> pd.DataFrame:
+        """Bench batches and sweep configurations with their ``compare`` selectors."""
+        return run_groups(self.store)
+
+    def sweeps(self) -> pd.DataFrame:
+        return list_sweeps(self.store)
+
+    def sweep(self, name: str) -> pd.DataFrame:
+        return sweep_runs_dataframe(self.store, name)
+
+    def plot(self) -> go.Figure:
+        """RTF of every measured run by engine and precision."""
+        frame = self.to_dataframe()
+        return plots.rtf_box(frame[~frame["warmup"]] if not frame.empty else frame, x="engine")
+
+
+def runs(data_dir: Path | str | None = None) -> Runs:
+    return Runs(open_store(data_dir))
+
