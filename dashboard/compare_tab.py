@@ -28,7 +28,9 @@ from profiling.analysis.compare import (
     run_groups,
 )
 from profiling.analysis.pareto import sweep_quality
-from profiling.sweep.grid import SweepProgress, list_sweeps, run_sweep, spec_from_mapping, sweep_runs_dataframe
+from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
+from profiling.sweep.execute import SweepProgress, run_sweep
+from profiling.sweep.spec import spec_from_mapping
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,10 @@ import pytest
 
 from engines.errors import InputError
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import (
-    completed_keys,
-    load_sweep_spec,
-    plan,
-    run_sweep,
-    spec_from_mapping,
-    sweep_runs_dataframe,
-)
+from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
+from profiling.sweep.execute import run_sweep
+from profiling.sweep.plan import plan
+from profiling.sweep.spec import load_sweep_spec, spec_from_mapping
 from profiling.texts.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
 from tests.conftest import REPO_ROOT
 

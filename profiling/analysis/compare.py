@@ -17,6 +17,7 @@ import pandas as pd
 
 from profiling.core.stats import Summary
 from profiling.store.results import ResultsStore
+from profiling.store.sweeps import list_sweeps, sweep_configs_dataframe, sweep_runs_dataframe
 
 NO_DIFFERENCE = "no measurable difference"
 DEFAULT_RESAMPLES = 4000
@@ -230,7 +231,6 @@ def select_runs(store: ResultsStore, selector: str) -> Selection:
     3. a run label (``bench --label``; sweep runs carry their configuration's label).
     """
     from engines.errors import InputError
-    from profiling.sweep.grid import sweep_configs_dataframe, sweep_runs_dataframe
 
     selector = selector.strip()
     if not selector:
@@ -268,7 +268,6 @@ def select_runs(store: ResultsStore, selector: str) -> Selection:
 
 def run_groups(store: ResultsStore) -> pd.DataFrame:
     """What the History tab lists: sweep configurations (sweep:NAME/KEY) and plain bench batches (batch id)."""
-    from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
 
     runs = store.runs_dataframe()
     measured = measured_runs(runs)

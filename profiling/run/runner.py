@@ -27,7 +27,7 @@ from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.core.rss import PeakRssSampler
 from profiling.core.stats import Summary, summarize_metrics, summarize_stages
 from profiling.core.timer import StageTimer
-from profiling.store.results import ResultsStore
+from profiling.store.results import RunSink
 
 #: Called after each run with (runs done, runs total, the record just made).
 ProgressCallback = Callable[[int, int, RunRecord], None]
@@ -212,7 +212,7 @@ def measure_run(
 def run_bench(
     request: BenchRequest,
     pool: EnginePool,
-    store: ResultsStore | None,
+    store: RunSink | None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     on_chunk: Callable[[AudioChunk], None] | None = None,

@@ -11,16 +11,10 @@ from tqdm import tqdm
 from profiling.analysis.compare import per_config_table
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
-from profiling.sweep.grid import (
-    SweepProgress,
-    completed_keys,
-    load_sweep_spec,
-    pending_items,
-    plan,
-    register_sweep,
-    run_sweep,
-    sweep_runs_dataframe,
-)
+from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
+from profiling.sweep.execute import SweepProgress, register_plan, run_sweep
+from profiling.sweep.plan import pending_items, plan
+from profiling.sweep.spec import load_sweep_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
               f" = {sweep_plan.total_runs} measured runs")
         return 0
     store = open_store(args)
-    register_sweep(store, sweep_plan)
+    register_plan(store, sweep_plan)
     todo = pending_items(sweep_plan, completed_keys(store, spec.name))
     already = sweep_plan.total_runs - sum(len(item.repeats) for item in todo)
     # initial=: a resumed sweep starts part-full and the ETA counts only the runs still to do.
