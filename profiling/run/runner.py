@@ -96,6 +96,12 @@ class EnginePool:
         self._engines: dict[tuple[object, ...], Engine] = {}
         self._lock = threading.Lock()
 
+    def is_loaded(self, settings: SynthesisSettings) -> bool:
+        """Whether ``acquire(settings)`` would reuse a loaded model (no load, so no warm-up needed)."""
+        key = settings.load_key(engine_class(settings.engine).capabilities)
+        with self._lock:
+            return key in self._engines
+
     def acquire(self, settings: SynthesisSettings) -> tuple[Engine, float | None]:
         """The engine for ``settings`` and its load time (None if it was already loaded)."""
         cls = engine_class(settings.engine)

@@ -19,7 +19,7 @@ from profiling.texts.textsets import TextSet, inline_text_set, load_text_set
 
 _TOP_KEYS = {
     "name", "description", "engines", "texts", "repeats", "warmup", "mode", "shuffle", "seed",
-    "save_audio", "reference", "chunking", "max_chars",
+    "save_audio", "reference", "chunking", "max_chars", "blocks",
 }
 _ENGINE_KEYS = {"engine", "device", "precisions", "knobs", "grid", "seed", "voice"}
 _VOICE_KEYS = {"speaker", "reference_audio", "reference_text"}
@@ -56,6 +56,12 @@ class SweepSpec:
     chunking: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     max_chars: int = DEFAULT_MAX_TEXT_CHARS
     description: str = ""
+    #: Rounds each loaded model's runs are split into; units alternate round by round (None: min(repeats, 3)).
+    blocks: int | None = None
+
+    @property
+    def block_count(self) -> int:
+        return max(1, min(self.repeats, self.blocks if self.blocks is not None else 3))
 
     def text_sets_loaded(self) -> list[TextSet]:
         sets = [load_text_set(name) for name in self.text_sets]
@@ -80,7 +86,7 @@ class SweepSpec:
             "repeats": self.repeats, "warmup": self.warmup, "mode": self.mode.value,
             "shuffle": self.shuffle, "seed": self.seed, "save_audio": self.save_audio,
             "reference": dict(self.reference), "chunking": {k: list(v) for k, v in self.chunking},
-            "max_chars": self.max_chars,
+            "max_chars": self.max_chars, **({"blocks": self.blocks} if self.blocks is not None else {}),
         }
 
 
@@ -173,7 +179,10 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
         reference=dict(_mapping(data.get("reference"), "reference")), chunking=chunking,
         max_chars=_int(data, "max_chars", DEFAULT_MAX_TEXT_CHARS),
         description=str(data.get("description", "")),
+        blocks=_int(data, "blocks", 0) if "blocks" in data else None,
     )
+    if spec.blocks is not None and spec.blocks < 1:
+        raise InputError("sweep: blocks must be >= 1")
     if spec.repeats < 1 or spec.warmup < 0:
         raise InputError("sweep: repeats must be >= 1 and warmup >= 0")
     if not spec.text_sets and not spec.inline_texts:
