@@ -92,6 +92,38 @@ def executors() -> list[ExecutorInfo]:
     ]
 
 
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_address(address: str) -> None:
+    """Fail fast (one line) on a malformed or unreachable Ray address instead of waiting on Ray's retries."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"Ray address must be auto, ray://host:port or host:port, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
+
+
+def check_executor(choice: ExecutorChoice) -> None:
+    """Everything about the executor choice that can be checked before a sweep starts."""
+    info = {e.name: e for e in executors()}.get(choice.name)
+    if info is None:
+        raise InputError(f"unknown executor '{choice.name}' (known: {', '.join(e.name for e in executors())})")
+    if not info.available:
+        raise InputError(f"executor '{choice.name}' is {info.detail}")
+    if choice.workers < 1:
+        raise InputError(f"workers must be at least 1, got {choice.workers}")
+    if choice.cpus_per_worker <= 0:
+        raise InputError(f"cpus per worker must be above 0, got {choice.cpus_per_worker}")
+    if choice.name == "ray" and choice.address is not None:
+        check_address(choice.address)
+
+
 @dataclass(frozen=True)
 class RunTask:
     """One scheduled run as a worker receives it (plain, picklable data)."""
@@ -180,13 +212,7 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run what is not stored yet with the chosen executor; the results are written here, as they arrive."""
     choice = executor or ExecutorChoice()
-    info = {e.name: e for e in executors()}.get(choice.name)
-    if info is None:
-        raise InputError(f"unknown executor '{choice.name}' (known: {', '.join(e.name for e in executors())})")
-    if not info.available:
-        raise InputError(f"executor '{choice.name}' is {info.detail}")
-    if choice.workers < 1:
-        raise InputError(f"workers must be at least 1, got {choice.workers}")
+    check_executor(choice)
     sweep_plan = plan(spec)
     register_plan(store, sweep_plan)
     blocks = schedule(sweep_plan, completed_keys(store, spec.name))

@@ -13,7 +13,14 @@ from profiling.analysis.compare import per_config_table
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
 from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
-from profiling.sweep.execute import ExecutorChoice, SweepProgress, executors, register_plan, run_sweep
+from profiling.sweep.execute import (
+    ExecutorChoice,
+    SweepProgress,
+    check_executor,
+    executors,
+    register_plan,
+    run_sweep,
+)
 from profiling.sweep.plan import plan
 from profiling.sweep.scheduler import reloads, schedule
 from profiling.sweep.spec import load_sweep_spec
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
               f" {len(blocks)} blocks ({reloads(blocks)} loads on one worker)")
         return 0
     choice = ExecutorChoice(args.executor, args.address, args.workers, args.cpus_per_worker)
+    check_executor(choice)  # before the progress bar: bad input is one line
     store = open_store(args)
     register_plan(store, sweep_plan)
     already = len(completed_keys(store, spec.name) & {r.run_key for b in schedule(sweep_plan) for r in b.runs})
