@@ -13,7 +13,7 @@ from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling.analysis import plots
-from profiling.analysis.compare import compare_runs, gate, parse_threshold, ratio_table, select_runs
+from profiling.analysis.compare import compare_selections, gate, parse_threshold, ratio_table, select_runs
 
 
 @dataclass
@@ -61,7 +61,8 @@ def compare_groups(
     try:
         limit = parse_threshold(threshold or "5%")
         a, b = select_runs(ctx.store, baseline), select_runs(ctx.store, candidate)
-        ratios = compare_runs(a.runs, b.runs, ctx.store.stages_dataframe())
+        comparison = compare_selections(ctx.store, a.runs, b.runs, ctx.store.stages_dataframe())
+        ratios = list(comparison.ratios)
         if not ratios:
             raise InputError("the two selections share no finished measured runs to compare")
     except InputError as error:
@@ -72,4 +73,5 @@ def compare_groups(
                + ", ".join(r.metric for r in result.regressions))
     both = pd.concat([a.runs.assign(group=f"baseline: {a.name}"), b.runs.assign(group=f"candidate: {b.name}")])
     table = ratio_table(ratios).round(4)
-    return f"{a.name} → {b.name}: {verdict}", table, plots.ratio_forest(table), plots.rtf_box(both, x="group")
+    status = f"{a.name} → {b.name}: {verdict}  \n{comparison.describe()}  \n{comparison.noise_line()}"
+    return status, table, plots.ratio_forest(table), plots.rtf_box(both, x="group")

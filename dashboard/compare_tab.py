@@ -25,11 +25,12 @@ from profiling.analysis.compare import (
     compare_runs,
     per_config_table,
     ratio_table,
+    reference_drift,
     run_groups,
 )
 from profiling.analysis.pareto import sweep_quality
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
-from profiling.sweep.execute import SweepProgress, run_sweep
+from profiling.sweep.execute import ExecutorChoice, SweepProgress, executors, run_sweep
 from profiling.sweep.spec import spec_from_mapping
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) 
         log.exception("sweep view failed")
         return (error_status(one_line(error)), empty, empty, *(None,) * 5)
     status = f"**{name}**: {len(runs)} measured runs over {runs['config_key'].nunique()} configurations."
+    placements = runs.groupby(["executor", "worker"]).size()
+    if len(placements) > 1 or "ray" in set(runs["executor"]):
+        status += " Runs per worker: " + ", ".join(f"{e} {w or '-'}: {n}" for (e, w), n in placements.items()) + "."
+    if line := reference_drift(runs):
+        status += f" {line[0].upper()}{line[1:]}."
     return (status, table, ratios, *figures)
 
 
@@ -97,27 +103,42 @@ def _eta(done: int, total: int, already: int, started: float) -> str:
     return f"ETA {int(remaining // 60)}m{int(remaining % 60):02d}s"
 
 
+def executor_choices() -> list[tuple[str, str]]:
+    """(label, name) per executor; an unavailable one says why (e.g. Ray not installed) and how to get it."""
+    return [(e.name if e.available else f"{e.name} ({e.detail})", e.name) for e in executors()]
+
+
+def worker_counts(per_worker: dict[str, int]) -> str:
+    return ", ".join(f"{w[:12] or '-'}: {n}" for w, n in per_worker.items())
+
+
 def run_sweep_text(
-    ctx: DashboardContext, text: str, cancel: threading.Event, progress: Any = None
+    ctx: DashboardContext, text: str, cancel: threading.Event, progress: Any = None, executor: str = "local",
+    workers: int = 1,
 ) -> str:
-    """Parse the form's YAML and run it (resuming if it ran before); returns the status line."""
+    """Parse the form's YAML and run it (resuming if it ran before) on the chosen executor; the status line."""
     cancel.clear()
     try:
         data = yaml.safe_load(text or "")
         spec = spec_from_mapping(data if isinstance(data, dict) else {})
+        choice = ExecutorChoice(executor or "local", workers=int(workers or 1))
         started = time.monotonic()
         first: list[int] = []
+        seen: dict[str, int] = {}
 
         def report(update: SweepProgress) -> None:
             if not first:
                 first.append(update.done)
+            if update.record is not None:
+                seen[update.worker] = seen.get(update.worker, 0) + 1
             if progress is not None:
                 label = update.config_label[:50] or "starting"
+                per_worker = f" [{worker_counts(seen)}]" if len(seen) > 1 else ""
                 progress((update.done, update.total),
                          desc=f"{update.done}/{update.total} runs, {_eta(update.done, update.total, first[0], started)}"
-                         f" — {label}")
+                         f" — {label}{per_worker}")
 
-        outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel)
+        outcome = run_sweep(spec, ctx.store, ctx.pool, report, cancel, choice)
     except yaml.YAMLError as error:
         return error_status(f"the sweep is not valid YAML: {one_line(error)}")
     except InputError as error:
@@ -125,9 +146,12 @@ def run_sweep_text(
     except Exception as error:
         log.exception("sweep failed")
         return error_status(one_line(error))
-    state = "cancelled" if outcome.cancelled else "finished"
+    state = "cancelled" if outcome.cancelled else "stopped" if outcome.failure else "finished"
+    workers = f" Runs per worker ({outcome.executor}): {worker_counts(outcome.per_worker)}." if outcome.ran else ""
+    failure = f" {error_status(outcome.failure)}" if outcome.failure else ""
     return (f"**Sweep {state}:** '{outcome.name}' {outcome.completed}/{outcome.total} runs stored "
-            f"({outcome.already_done} from earlier attempts, {outcome.ran} now, {outcome.errors} errors).")
+            f"({outcome.already_done} from earlier attempts, {outcome.ran} now, {outcome.errors} errors).{workers}"
+            f"{failure}")
 
 
 def build(ctx: DashboardContext) -> None:
@@ -137,6 +161,12 @@ def build(ctx: DashboardContext) -> None:
         gr.Markdown("A sweep in YAML (the same format as `python -m profiling sweep FILE`). Running it again "
                     "resumes: finished runs are kept and not repeated.")
         sweep_text = gr.Code(value=example, language="yaml", label="sweep", elem_id="compare-sweep-yaml")
+        with gr.Row():
+            executor = gr.Dropdown(choices=executor_choices(), value="local", label="Executor",
+                                   info="ray: one worker per loaded model on a local Ray instance",
+                                   elem_id="compare-sweep-executor")
+            workers = gr.Number(1, precision=0, minimum=1, maximum=64, label="Ray workers",
+                                elem_id="compare-sweep-workers")
         with gr.Row():
             run_button = gr.Button("Run sweep", variant="primary", elem_id="compare-sweep-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-sweep-cancel")
@@ -170,8 +200,8 @@ def build(ctx: DashboardContext) -> None:
         groups = group_choices(ctx)
         return gr.update(choices=sweep_names(ctx)), gr.update(choices=groups), gr.update(choices=groups)
 
-    def run(text: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        return run_sweep_text(ctx, text, cancel, progress)
+    def run(text: str, name: str, count: float, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        return run_sweep_text(ctx, text, cancel, progress, name, int(count or 1))
 
     def stop() -> str:
         cancel.set()
@@ -180,7 +210,8 @@ def build(ctx: DashboardContext) -> None:
     sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view")
     with_wer.change(show, [sweep_pick, with_wer], view_outputs)
     refresh.click(refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
-    run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=CONCURRENCY_ID).then(
+    run_button.click(run, [sweep_text, executor, workers], sweep_status, api_name="run_sweep",
+                     concurrency_id=CONCURRENCY_ID).then(
         refresh_choices, None, [sweep_pick, panel.baseline, panel.candidate])
     # Outside the queue's concurrency limit, so it lands while the sweep is running.
     cancel_button.click(stop, None, sweep_status, api_name="cancel_sweep", concurrency_limit=None)

@@ -159,3 +159,20 @@ def test_ray_missing_is_listed_unavailable_with_its_install_hint(tmp_path: Path)
                    str(tmp_path), prelude=hide)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "pip install" in refused.stderr
     assert not (tmp_path / "runs.sqlite").exists() or ResultsStore(tmp_path).count_runs() == 0
+
+
+def test_compare_tab_runs_a_sweep_on_ray_and_shows_runs_per_worker(local_ray: None, tmp_path: Path) -> None:
+    import threading
+
+    import yaml
+
+    from dashboard.compare_tab import executor_choices, run_sweep_text, sweep_view
+    from dashboard.context import DashboardContext
+
+    assert ("local", "local") in executor_choices() and ("ray", "ray") in executor_choices()
+    ctx = DashboardContext(ResultsStore(tmp_path / "tab"))
+    text = yaml.safe_dump({**GRID, "name": "tab-ray", "reference": {"graph_optimization": "all", "length_scale": 1.0}})
+    status = run_sweep_text(ctx, text, threading.Event(), executor="ray", workers=2)
+    assert "Sweep finished" in status and "8/8 runs stored" in status and "Runs per worker (ray)" in status, status
+    view = sweep_view(ctx, "tab-ray")
+    assert "Runs per worker: ray" in view[0]

@@ -370,6 +370,29 @@ def parse_threshold(text: str) -> float:
     return value
 
 
+def drift(runs: pd.DataFrame, metric: str = "rtf") -> float | None:
+    """Relative trend of a configuration's metric over the sweep: the fitted change from its first to its last
+    scheduled run, as a fraction of the median (needs ``seq``; None with fewer than 3 runs)."""
+    frame = measured_runs(runs).dropna(subset=["seq", metric])
+    if len(frame) < 3 or frame["seq"].nunique() < 2:
+        return None
+    x, y = frame["seq"].to_numpy(dtype=float), frame[metric].to_numpy(dtype=float)
+    slope = float(np.polyfit(x, y, 1)[0])
+    return slope * float(x.max() - x.min()) / float(np.median(y))
+
+
+def reference_drift(runs: pd.DataFrame, metric: str = "rtf") -> str:
+    """One line on the control (reference) configuration's trend over the sweep, or "" without one."""
+    if "is_reference" not in runs or not runs["is_reference"].any():
+        return ""
+    reference = runs[runs["is_reference"]]
+    change = drift(reference, metric)
+    if change is None:
+        return ""
+    return (f"drift: the reference configuration ({reference['config_label'].iloc[0]}) moved {change:+.1%} in "
+            f"{metric} from the first to the last run of the schedule (linear fit)")
+
+
 # --- choosing runs: batch ids, sweep configurations, labels ----------------------------------------
 @dataclass(frozen=True)
 class Selection:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from profiling.analysis.compare import per_config_table
+from profiling.analysis.compare import per_config_table, reference_drift
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
 from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         ]
         print(format_table(("configuration", "n", "median RTF", "p95", "mean", "std", "95% CI (median)"), rows,
                            right=range(1, 7)))
+    if line := reference_drift(runs):
+        print(line)
     if len(outcome.per_worker) > 1 or outcome.executor != "local":
         print("runs per worker: " + ", ".join(f"{w}: {n}" for w, n in sorted(outcome.per_worker.items())))
     print(f"sweep '{spec.name}': {outcome.completed}/{outcome.total} runs stored ({outcome.already_done} from"
