@@ -15,7 +15,7 @@ from engines.errors import InputError
 from profiling.analysis import plots
 from profiling.analysis.compare import (
     RATIO_COLUMNS,
-    compare_runs,
+    compare_selections,
     environment_note,
     gate,
     parse_threshold,
@@ -69,7 +69,8 @@ def compare_groups(
     try:
         limit = parse_threshold(threshold or "5%")
         a, b = select_runs(ctx.store, baseline), select_runs(ctx.store, candidate)
-        ratios = compare_runs(a.runs, b.runs, ctx.store.stages_dataframe())
+        comparison = compare_selections(ctx.store, a.runs, b.runs, ctx.store.stages_dataframe())
+        ratios = list(comparison.ratios)
         if not ratios:
             raise InputError("the two selections share no finished measured runs to compare")
     except InputError as error:
@@ -80,7 +81,7 @@ def compare_groups(
                + ", ".join(r.metric for r in result.regressions))
     both = pd.concat([a.runs.assign(group=f"baseline: {a.name}"), b.runs.assign(group=f"candidate: {b.name}")])
     table = ratio_table(ratios).round(4)
-    status = f"{a.name} → {b.name}: {verdict}"
+    status = f"{a.name} → {b.name}: {verdict}  \n{comparison.describe()}  \n{comparison.noise_line()}"
     if note := environment_note(a.runs, b.runs):
         status += f"\n\n⚠ {note}"
     return status, table, plots.ratio_forest(table), plots.rtf_box(both, x="group")

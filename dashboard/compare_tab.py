@@ -28,11 +28,14 @@ from profiling.analysis.compare import (
     compare_runs,
     per_config_table,
     ratio_table,
+    reference_drift,
     run_groups,
 )
 from profiling.analysis.pareto import sweep_quality
 from profiling.run.inputs import load_yaml_mapping
-from profiling.sweep.grid import SweepProgress, list_sweeps, spec_from_mapping, sweep_runs_dataframe
+from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
+from profiling.sweep.execute import ExecutorChoice, SweepProgress, executors
+from profiling.sweep.spec import spec_from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,11 @@ def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) 
         log.exception("sweep view failed")
         return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5)
     status = f"**{name}**: {len(runs)} measured runs over {runs['config_key'].nunique()} configurations."
+    placements = runs.groupby(["executor", "worker"]).size()
+    if len(placements) > 1 or "ray" in set(runs["executor"]):
+        status += " Runs per worker: " + ", ".join(f"{e} {w or '-'}: {n}" for (e, w), n in placements.items()) + "."
+    if line := reference_drift(runs):
+        status += f" {line[0].upper()}{line[1:]}."
     return (status, table, ratios, *figures)
 
 
@@ -105,35 +113,54 @@ def _eta(done: int, total: int, already: int, started: float) -> str:
     return f"ETA {int(remaining // 60)}m{int(remaining % 60):02d}s"
 
 
+def executor_choices() -> list[tuple[str, str]]:
+    """(label, name) per executor; an unavailable one says why (e.g. Ray not installed) and how to get it."""
+    return [(e.name if e.available else f"{e.name} ({e.detail})", e.name) for e in executors()]
+
+
+def worker_counts(per_worker: dict[str, int]) -> str:
+    return ", ".join(f"{w[:12] or '-'}: {n}" for w, n in per_worker.items())
+
+
 def run_sweep_text(
-    ctx: DashboardContext, text: str, cancel: threading.Event, progress: Any = None
+    ctx: DashboardContext, text: str, cancel: threading.Event, progress: Any = None, executor: str = "local",
+    workers: int = 1,
 ) -> str:
-    """Parse the form's YAML and run it (resuming if it ran before); returns the status line."""
+    """Parse the form's YAML and run it (resuming if it ran before) on the chosen executor; the status line."""
     cancel.clear()
     try:
         spec = spec_from_mapping(load_yaml_mapping(text or ""))
+        choice = ExecutorChoice(executor or "local", workers=int(workers or 1))
         started = time.monotonic()
         first: list[int] = []
+        seen: dict[str, int] = {}
 
         def report(update: SweepProgress) -> None:
             if not first:
                 first.append(update.done)
+            if update.record is not None:
+                seen[update.worker] = seen.get(update.worker, 0) + 1
             if progress is not None:
                 label = update.config_label[:50] or "starting"
+                per_worker = f" [{worker_counts(seen)}]" if len(seen) > 1 else ""
                 progress((update.done, update.total),
                          desc=f"{update.done}/{update.total} runs, {_eta(update.done, update.total, first[0], started)}"
-                         f" — {label}")
+                         f" — {label}{per_worker}")
 
-        with ctx.lane.hold(f"sweep '{spec.name}'"):
-            outcome = api.sweep(spec, store=ctx.store, pool=ctx.pool, progress=report, cancel=cancel).outcome
+        with ctx.lane.hold(f"sweep '{spec.name}' ({choice.name})"):
+            outcome = api.sweep(spec, store=ctx.store, pool=ctx.pool, progress=report, cancel=cancel,
+                                executor=choice).outcome
     except InputError as error:
         return error_status(one_line(error))
     except Exception as error:
         log.exception("sweep failed")
         return error_status(one_line(error))
-    state = "cancelled" if outcome.cancelled else "finished"
+    state = "cancelled" if outcome.cancelled else "stopped" if outcome.failure else "finished"
+    workers = f" Runs per worker ({outcome.executor}): {worker_counts(outcome.per_worker)}." if outcome.ran else ""
+    failure = f" {error_status(outcome.failure)}" if outcome.failure else ""
     return (f"**Sweep {state}:** '{outcome.name}' {outcome.completed}/{outcome.total} runs stored "
-            f"({outcome.already_done} from earlier attempts, {outcome.ran} now, {outcome.errors} errors).")
+            f"({outcome.already_done} from earlier attempts, {outcome.ran} now, {outcome.errors} errors).{workers}"
+            f"{failure}")
 
 
 def build(ctx: DashboardContext) -> None:
@@ -146,6 +173,12 @@ def build(ctx: DashboardContext) -> None:
         gr.Markdown("A sweep in YAML (the same format as `python -m profiling sweep FILE`). Running it again "
                     "resumes: finished runs are kept and not repeated.")
         sweep_text = gr.Code(value=example, language="yaml", label="sweep", elem_id="compare-sweep-yaml")
+        with gr.Row():
+            executor = gr.Dropdown(choices=executor_choices(), value="local", label="Executor",
+                                   info="ray: one worker per loaded model on a local Ray instance",
+                                   elem_id="compare-sweep-executor")
+            workers = gr.Number(1, precision=0, minimum=1, maximum=64, label="Ray workers",
+                                elem_id="compare-sweep-workers")
         with gr.Row():
             run_button = gr.Button("Run sweep", variant="primary", elem_id="compare-sweep-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-sweep-cancel")
@@ -187,8 +220,8 @@ def build(ctx: DashboardContext) -> None:
         sweeps = gr.update(choices=sweep_names(ctx), value=pick) if pick else gr.update(choices=sweep_names(ctx))
         return sweeps, gr.update(choices=groups), gr.update(choices=groups), *state.visibility(ctx)
 
-    def run(text: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        return run_sweep_text(ctx, text, cancel, progress)
+    def run(text: str, name: str, count: float, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        return run_sweep_text(ctx, text, cancel, progress, name, int(count or 1))
 
     def stop() -> str:
         cancel.set()
@@ -202,8 +235,8 @@ def build(ctx: DashboardContext) -> None:
     with_wer.change(show, [sweep_pick, with_wer], view_outputs)
     refresh.click(refresh_choices, None, choice_outputs)
     state.refresh.click(refresh_choices, None, choice_outputs)
-    run_button.click(run, sweep_text, sweep_status, api_name="run_sweep", concurrency_id=LANE_ID).then(
-        refresh_choices, None, choice_outputs)
+    run_button.click(run, [sweep_text, executor, workers], sweep_status, api_name="run_sweep",
+                     concurrency_id=LANE_ID).then(refresh_choices, None, choice_outputs)
     state.button.click(run_example, None, [state.status, *choice_outputs], api_name="example_sweep",
                        concurrency_id=LANE_ID)
     # Outside the queue's concurrency limit, so it lands while the sweep is running.

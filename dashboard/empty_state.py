@@ -17,7 +17,7 @@ from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling import api
-from profiling.sweep.grid import SweepProgress
+from profiling.sweep.execute import SweepProgress
 
 log = logging.getLogger(__name__)
 

@@ -49,16 +49,9 @@ from profiling.profilers.session import ProfileReport, ProfileRequest, run_profi
 from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
 from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import (
-    SweepOutcome,
-    SweepProgressCallback,
-    SweepSpec,
-    list_sweeps,
-    load_sweep_spec,
-    run_sweep,
-    spec_from_mapping,
-    sweep_runs_dataframe,
-)
+from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
+from profiling.sweep.execute import ExecutorChoice, SweepOutcome, SweepProgressCallback, run_sweep
+from profiling.sweep.spec import SweepSpec, load_sweep_spec, spec_from_mapping
 
 __all__ = [
     "BenchRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
@@ -466,11 +459,15 @@ def sweep(
     spec: SweepSpec | Mapping[str, Any] | Path | str, *, data_dir: Path | str | None = None,
     store: ResultsStore | None = None, pool: EnginePool | None = None,
     progress: SweepProgressCallback | None = None, cancel: threading.Event | None = None,
+    executor: ExecutorChoice | None = None,
 ) -> SweepRun:
-    """Run a sweep (engines x knob grid x texts); what is stored already is not run again."""
+    """Run a sweep (engines x knob grid x texts); what is stored already is not run again.
+
+    ``executor``: ``ExecutorChoice("ray", address=...)`` runs it on Ray; the default runs it here.
+    """
     parsed = sweep_spec(spec)
     target = store or open_store(data_dir)
-    outcome = run_sweep(parsed, target, pool or shared_pool(), progress, cancel)
+    outcome = run_sweep(parsed, target, pool or shared_pool(), progress, cancel, executor)
     return SweepRun(outcome, target)
 
 

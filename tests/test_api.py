@@ -83,7 +83,7 @@ def test_device_for_falls_back_to_the_cpu_where_the_engine_cannot_run() -> None:
 
 def test_from_profiling_import_sweep_is_callable_in_any_import_order() -> None:
     """``profiling.sweep`` is both the API function's name and a subpackage; either import order must work."""
-    for first in ("import profiling.sweep.grid", "from profiling import bench"):
+    for first in ("import profiling.sweep.execute", "from profiling import bench"):
         code = f"{first}\nfrom profiling import sweep\nprint(callable(sweep))"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "True", first

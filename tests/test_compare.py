@@ -190,7 +190,7 @@ def test_compare_and_history_tabs(tmp_path: Path) -> None:
         assert all(figure is not None for figure in view[3:])  # box, length, ttfa, stages, pareto
 
         store = ResultsStore(server.data_dir)
-        from profiling.sweep.grid import sweep_configs_dataframe
+        from profiling.store.sweeps import sweep_configs_dataframe
 
         keys = dict(zip(*sweep_configs_dataframe(store, "ui-sweep")[["label", "config_key"]].T.values, strict=True))
         base = f"sweep:ui-sweep/{keys['piper fp32 length_scale=1.0']}"

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client
 
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
+from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
 from tests.dashboard_server import DashboardServer, running_dashboard
 from tests.test_browser import TIMEOUT_MS, _screenshot, browser  # noqa: F401  (browser: a fixture)
 

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 
 from engines.registry import available_engines
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
+from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
 from tests.conftest import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

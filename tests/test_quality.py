@@ -12,7 +12,9 @@ from profiling.analysis.pareto import sweep_quality
 from profiling.audio.intelligibility import WER_LABEL, Recognizer, pooled_wer, transcribe_and_score, word_errors
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import run_sweep, spec_from_mapping, sweep_runs_dataframe
+from profiling.store.sweeps import sweep_runs_dataframe
+from profiling.sweep.execute import run_sweep
+from profiling.sweep.spec import spec_from_mapping
 from profiling.texts.textsets import load_text_set
 
 

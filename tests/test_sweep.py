@@ -14,14 +14,11 @@ import pytest
 
 from engines.errors import InputError
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import (
-    completed_keys,
-    load_sweep_spec,
-    plan,
-    run_sweep,
-    spec_from_mapping,
-    sweep_runs_dataframe,
-)
+from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
+from profiling.sweep.execute import run_sweep
+from profiling.sweep.plan import plan
+from profiling.sweep.scheduler import reloads, schedule, unit_id
+from profiling.sweep.spec import load_sweep_spec, spec_from_mapping
 from profiling.texts.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
 from tests.conftest import REPO_ROOT
 
@@ -83,6 +80,31 @@ def test_shuffled_order_is_random_but_reproducible() -> None:
     assert first != sorted(first, key=lambda k: (k.split("/")[0], k))
 
 
+def test_scheduler_interleaves_inside_a_loaded_model_and_alternates_models_in_blocks() -> None:
+    piper = plan(load_sweep_spec(REPO_ROOT / "sweeps" / "piper_settings.yaml"))  # 4 models x 2 length_scales
+    blocks = schedule(piper)
+    units = [b.unit for b in blocks]
+    assert len(set(units)) == 4 and piper.spec.block_count == 3 and len(blocks) == 12
+    assert units[:4] == units[4:8][::-1] == units[8:]  # serpentine: A B C D | D C B A | A B C D
+    assert reloads(blocks) == 4 + 3 + 3
+    for block in blocks:
+        assert {unit_id(r.config.settings) for r in block.runs} == {block.unit}  # one loaded model per block
+        labels = [r.config.label for r in block.runs]
+        assert len(set(labels)) == 2  # both length_scales of that model, interleaved run by run:
+        assert any(a != b for a, b in zip(labels, labels[1:], strict=False))
+        assert labels != sorted(labels)
+    seqs = [r.seq for b in blocks for r in b.runs]
+    assert seqs == list(range(piper.total_runs))
+    # the old one-item-per-run shuffle reloaded the model on most runs
+    old = [unit_id(i.config.settings) for i in piper.items]
+    assert sum(a != b for a, b in zip(old, old[1:], strict=False)) > 5 * reloads(blocks)
+    # resuming keeps each run's position
+    done = {r.run_key for r in blocks[0].runs} | {blocks[5].runs[0].run_key}
+    rest = schedule(piper, done)
+    assert [r.seq for b in rest for r in b.runs] == [s for s in seqs if s not in
+                                                     {r.seq for r in blocks[0].runs} | {blocks[5].runs[0].seq}]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -93,6 +115,7 @@ def test_shuffled_order_is_random_but_reproducible() -> None:
         ({"texts": "no_such_set"}, "unknown text set"),
         ({"repeats": 0}, "repeats must be"),
         ({"chunking": {"max_chars": [50]}}, "only applies to mode: stream"),
+        ({"blocks": 0}, "blocks must be"),
     ],
 )
 def test_bad_specs_fail_before_anything_runs(change: dict, message: str) -> None:
@@ -118,6 +141,11 @@ def test_sweep_runs_through_the_store_and_a_rerun_runs_nothing(isolated_data_dir
     assert len(runs) == 8 and runs["run_key"].is_unique
     assert set(runs["config_label"]) == {"piper fp32 length_scale=1.0", "piper fp32 length_scale=1.2"}
     assert runs["rtf"].gt(0).all() and not runs["warmup"].any()
+    # runs keep the schedule's order and start times: seq order is start-time order, all on this machine
+    ordered = runs.sort_values("seq")
+    assert list(ordered["created_at"]) == sorted(ordered["created_at"]) and ordered["seq"].is_unique
+    assert set(runs["executor"]) == {"local"} and set(runs["worker"]) == {"local"}
+    assert runs["node"].str.len().gt(0).all()
     # one warm-up per model load, stored and flagged, never keyed
     all_runs = store.runs_dataframe()
     assert all_runs["warmup"].sum() == 1 and len(all_runs) == 9

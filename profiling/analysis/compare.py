@@ -1,22 +1,34 @@
 """Statistics that separate a real change from noise: bootstrap intervals, A-vs-B ratios, a regression gate.
 
-A ratio is candidate / baseline of the medians (> 1 = candidate slower for a time).
-Its 95% interval comes from resampling both sides independently. When the
-interval covers 1 the verdict is "no measurable difference". The gate fails a
-metric only when the WHOLE interval lies above 1 + threshold: slower beyond the
-threshold with confidence, not merely a slower median.
+A ratio is candidate / baseline of the medians (> 1 = candidate slower for a time). How its 95%
+interval is made depends on how the two sides were run (``arrangement``):
+
+- **paired** (``python -m profiling ab``: A B A B in one process): the ratio of each pair, resampled
+  over pairs; what drifts between pairs cancels inside each one.
+- **interleaved** (a sweep's configurations, alternating runs): both sides resampled independently;
+  drift fell on both alike.
+- **separate batches** (one batch, later another): resampling inside each batch cannot see what moved
+  between them (clock, cache, other tenants), so the interval is widened by the batch-to-batch spread
+  the machine's A/A calibration measured (``profiling.analysis.noise``); with no calibration stored for
+  the machine the verdict refuses to name a difference.
+
+When the interval covers 1 the verdict is "no measurable difference". The gate fails a metric only when
+the WHOLE interval lies above 1 + threshold: slower beyond the threshold with confidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import pandas as pd
 
 from profiling.core.stats import Summary
+from profiling.store.noise import NoiseFloor, latest_noise_floor, machine_key
 from profiling.store.results import ResultsStore
+from profiling.store.sweeps import list_sweeps, sweep_configs_dataframe, sweep_runs_dataframe
 
 NO_DIFFERENCE = "no measurable difference"
 DEFAULT_RESAMPLES = 4000
@@ -25,6 +37,15 @@ CONFIDENCE = 0.95
 MIN_GATED_STAGE_S = 0.001
 #: Whole-run metrics the gate checks (times: bigger is worse).
 GATED_METRICS: tuple[str, ...] = ("rtf", "ttfa_s", "synth_s")
+#: Side switches (in start-time order) from which two groups count as interleaved rather than separate.
+MIN_ALTERNATIONS = 3
+UNCALIBRATED = "separate batches and no A/A noise floor for this machine (run `python -m profiling calibrate`)"
+
+
+class Arrangement(str, Enum):
+    PAIRED = "paired"
+    INTERLEAVED = "interleaved"
+    SEPARATE = "separate batches"
 
 
 @dataclass(frozen=True)
@@ -55,11 +76,25 @@ class Ratio:
     ci_high: float
     n_baseline: int
     n_candidate: int
+    arrangement: Arrangement = Arrangement.INTERLEAVED
+    #: Batch-to-batch spread (log SD) folded into the interval; 0 for paired and interleaved sides.
+    between_sigma: float = 0.0
+    #: Set when a difference must not be named (separate batches on an uncalibrated machine).
+    refused: str = ""
+
+    @property
+    def detectable(self) -> float:
+        """Smallest relative difference this interval could tell from none (half its width, in log terms)."""
+        if not (self.ci_low > 0 and self.ci_high > 0):
+            return float("nan")
+        return float(np.exp((np.log(self.ci_high) - np.log(self.ci_low)) / 2) - 1)
 
     @property
     def verdict(self) -> str:
         if self.ci_low <= 1.0 <= self.ci_high:
             return NO_DIFFERENCE
+        if self.refused:
+            return "not called: " + self.refused.split(" (")[0]
         word = "slower" if self.ratio > 1 else "faster"
         factor = self.ratio if self.ratio > 1 else 1 / self.ratio
         return f"candidate {factor:.2f}x {word}"
@@ -97,9 +132,14 @@ def config_stats(name: str, values: Sequence[float], seed: int = 0) -> ConfigSta
 
 def ratio(
     metric: str, baseline: Sequence[float], candidate: Sequence[float],
-    resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    resamples: int = DEFAULT_RESAMPLES, seed: int = 0, between_sigma: float = 0.0,
+    arrangement: Arrangement = Arrangement.INTERLEAVED, refused: str = "",
 ) -> Ratio:
-    """candidate/baseline ratio of medians with a 95% bootstrap interval (both sides resampled)."""
+    """candidate/baseline ratio of medians with a 95% bootstrap interval (both sides resampled).
+
+    ``between_sigma`` > 0 adds the batch-to-batch spread: each bootstrap ratio is multiplied by a
+    draw of exp(N(0, sigma)), so the interval is that of within-batch AND between-batch variation.
+    """
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(candidate, dtype=float)
     if a.size == 0 or b.size == 0:
@@ -109,11 +149,33 @@ def ratio(
     med_b = np.median(rng.choice(b, size=(resamples, b.size), replace=True), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = med_b / med_a
+    if between_sigma > 0:
+        ratios = ratios * np.exp(rng.normal(0.0, between_sigma, ratios.size))
     ratios = ratios[np.isfinite(ratios)]
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = (np.percentile(ratios, [tail, 100 - tail]) if ratios.size else (np.nan, np.nan))
     point = float(np.median(b) / np.median(a)) if np.median(a) else float("nan")
-    return Ratio(metric, float(np.median(a)), float(np.median(b)), point, float(low), float(high), a.size, b.size)
+    return Ratio(metric, float(np.median(a)), float(np.median(b)), point, float(low), float(high), a.size, b.size,
+                 arrangement, between_sigma, refused)
+
+
+def paired_ratio(
+    metric: str, baseline: Sequence[float], candidate: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Ratio:
+    """Median of the per-pair ratios candidate_i / baseline_i, with a 95% bootstrap interval over pairs."""
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    if a.size != b.size or a.size == 0:
+        raise ValueError(f"{metric}: paired sides need the same number (> 0) of values, got {a.size} and {b.size}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pairs = b / a
+    pairs = pairs[np.isfinite(pairs)]
+    if pairs.size == 0:
+        raise ValueError(f"{metric}: no finite pair ratio")
+    low, high = bootstrap_ci(list(pairs), resamples=resamples, seed=seed)
+    return Ratio(metric, float(np.median(a)), float(np.median(b)), float(np.median(pairs)), low, high, a.size,
+                 b.size, Arrangement.PAIRED)
 
 
 # --- runs from the store -----------------------------------------------------------------
@@ -158,21 +220,54 @@ def ratio_table(ratios: Sequence[Ratio]) -> pd.DataFrame:
         {
             "metric": r.metric, "baseline": r.baseline_median, "candidate": r.candidate_median,
             "ratio": r.ratio, "ci_low": r.ci_low, "ci_high": r.ci_high, "verdict": r.verdict,
+            "detectable": r.detectable, "how": r.arrangement.value,
         }
         for r in ratios
     ] or None)
 
 
+def arrangement(baseline_runs: pd.DataFrame, candidate_runs: pd.DataFrame) -> Arrangement:
+    """How the two sides were run: pairs of one A/B session, alternating runs, or separate batches."""
+    a, b = measured_runs(baseline_runs), measured_runs(candidate_runs)
+    if set(a["batch_id"]) & set(b["batch_id"]):
+        return Arrangement.PAIRED  # one A/B session stores both sides under one batch id
+    sides = pd.concat([a[["created_at"]].assign(side=0), b[["created_at"]].assign(side=1)])
+    order = sides.sort_values("created_at", kind="stable")["side"].to_numpy()
+    switches = int(np.count_nonzero(np.diff(order))) if order.size else 0
+    return Arrangement.INTERLEAVED if switches >= MIN_ALTERNATIONS else Arrangement.SEPARATE
+
+
+def _paired_values(runs_a: pd.DataFrame, runs_b: pd.DataFrame, metric: str) -> tuple[list[float], list[float]]:
+    """Values of pairs present (and finished) on both sides, matched on (batch, pair index)."""
+    a = measured_runs(runs_a).set_index(["batch_id", "repeat_index"])[metric]
+    b = measured_runs(runs_b).set_index(["batch_id", "repeat_index"])[metric]
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").apply(pd.to_numeric, errors="coerce")
+    both = both.dropna()
+    return [float(v) for v in both["a"]], [float(v) for v in both["b"]]
+
+
 def compare_runs(
     baseline_runs: pd.DataFrame, candidate_runs: pd.DataFrame, stages: pd.DataFrame | None = None,
     metrics: Sequence[str] = GATED_METRICS, min_stage_s: float = MIN_GATED_STAGE_S, seed: int = 0,
+    how: Arrangement | None = None, between_sigma: float = 0.0, refused: str = "",
 ) -> list[Ratio]:
-    """Ratios for whole-run metrics, then for each stage both sides have (stages too short are skipped)."""
+    """Ratios for whole-run metrics, then for each stage both sides have (stages too short are skipped).
+
+    ``how`` defaults to the detected arrangement; paired sides get paired ratios, separate batches the
+    ``between_sigma`` widening (and ``refused`` when there is nothing to widen by).
+    """
+    how = how or arrangement(baseline_runs, candidate_runs)
     results = []
     for metric in metrics:
+        if how is Arrangement.PAIRED:
+            a, b = _paired_values(baseline_runs, candidate_runs, metric)
+            if a:
+                results.append(paired_ratio(metric, a, b, seed=seed))
+            continue
         a, b = metric_values(baseline_runs, metric), metric_values(candidate_runs, metric)
         if a and b:
-            results.append(ratio(metric, a, b, seed=seed))
+            results.append(ratio(metric, a, b, seed=seed, between_sigma=between_sigma, arrangement=how,
+                                 refused=refused))
     if stages is not None:
         a_stages = stage_values(stages, list(measured_runs(baseline_runs)["run_id"]))
         b_stages = stage_values(stages, list(measured_runs(candidate_runs)["run_id"]))
@@ -180,8 +275,71 @@ def compare_runs(
             b = b_stages.get(name)
             if not b or max(np.median(a), np.median(b)) < min_stage_s:
                 continue
-            results.append(ratio(f"stage:{name}", a, b, seed=seed))
+            results.append(ratio(f"stage:{name}", a, b, seed=seed, between_sigma=between_sigma,
+                                 arrangement=Arrangement.INTERLEAVED if how is Arrangement.PAIRED else how,
+                                 refused=refused))
     return results
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Ratios plus what they rest on: how the sides were run and the machine's noise floor (if measured)."""
+
+    arrangement: Arrangement
+    floor: NoiseFloor | None
+    ratios: tuple[Ratio, ...]
+
+    def describe(self) -> str:
+        """One line a researcher reads before the table."""
+        if self.arrangement is Arrangement.PAIRED:
+            how = "paired (one A/B session): interval over per-pair ratios"
+        elif self.arrangement is Arrangement.INTERLEAVED:
+            how = "interleaved runs: interval from resampling both sides"
+        elif self.floor is not None:
+            how = (f"separate batches: interval widened by this machine's batch-to-batch spread "
+                   f"(±{self.floor.between_pct:.1f}% per batch, A/A calibration {self.floor.created_at[:10]})")
+        else:
+            how = f"{UNCALIBRATED}: differences are not named"
+        return f"how the sides were run: {how}"
+
+    def noise_line(self) -> str:
+        """The smallest difference detectable at this sample size, and the A/A false-positive rate measured."""
+        first = next((r for r in self.ratios if r.metric == "rtf"), self.ratios[0] if self.ratios else None)
+        detect = f"smallest detectable difference (rtf, n={first.n_baseline}/{first.n_candidate}): " \
+                 f"±{first.detectable:.1%}" if first is not None else "no ratio"
+        if self.floor is None:
+            return f"{detect}; A/A false-positive rate: not measured on this machine"
+        return (f"{detect}; A/A false-positive rate on this machine ({self.floor.pairs} pairs of "
+                f"{self.floor.runs_per_batch}-run batches): {self.floor.false_positive_within:.0%} within-batch "
+                f"interval, {self.floor.false_positive_widened:.0%} widened")
+
+
+def runs_machine(store: ResultsStore, runs: pd.DataFrame) -> str | None:
+    """The machine (CPU model x cores) the first measured run was made on."""
+    measured = measured_runs(runs)
+    if measured.empty:
+        return None
+    return machine_key(store.load_run(str(measured["run_id"].iloc[0])).environment)
+
+
+def compare_selections(
+    store: ResultsStore, baseline_runs: pd.DataFrame, candidate_runs: pd.DataFrame,
+    stages: pd.DataFrame | None = None, metrics: Sequence[str] = GATED_METRICS, seed: int = 0,
+) -> Comparison:
+    """Detect how the sides were run, look up the machine's noise floor, and compute the ratios accordingly."""
+    how = arrangement(baseline_runs, candidate_runs)
+    machine = runs_machine(store, baseline_runs)
+    engine = str(measured_runs(baseline_runs)["engine"].iloc[0]) if not measured_runs(baseline_runs).empty else None
+    floor = latest_noise_floor(store, machine, engine) if machine else None
+    sigma, refused = 0.0, ""
+    if how is Arrangement.SEPARATE:
+        if floor is None:
+            refused = UNCALIBRATED
+        else:
+            sigma = floor.between_sigma
+    ratios = compare_runs(baseline_runs, candidate_runs, stages, metrics, seed=seed, how=how,
+                          between_sigma=sigma, refused=refused)
+    return Comparison(how, floor, tuple(ratios))
 
 
 @dataclass(frozen=True)
@@ -216,6 +374,29 @@ def parse_threshold(text: str) -> float:
     return value
 
 
+def drift(runs: pd.DataFrame, metric: str = "rtf") -> float | None:
+    """Relative trend of a configuration's metric over the sweep: the fitted change from its first to its last
+    scheduled run, as a fraction of the median (needs ``seq``; None with fewer than 3 runs)."""
+    frame = measured_runs(runs).dropna(subset=["seq", metric])
+    if len(frame) < 3 or frame["seq"].nunique() < 2:
+        return None
+    x, y = frame["seq"].to_numpy(dtype=float), frame[metric].to_numpy(dtype=float)
+    slope = float(np.polyfit(x, y, 1)[0])
+    return slope * float(x.max() - x.min()) / float(np.median(y))
+
+
+def reference_drift(runs: pd.DataFrame, metric: str = "rtf") -> str:
+    """One line on the control (reference) configuration's trend over the sweep, or "" without one."""
+    if "is_reference" not in runs or not runs["is_reference"].any():
+        return ""
+    reference = runs[runs["is_reference"]]
+    change = drift(reference, metric)
+    if change is None:
+        return ""
+    return (f"drift: the reference configuration ({reference['config_label'].iloc[0]}) moved {change:+.1%} in "
+            f"{metric} from the first to the last run of the schedule (linear fit)")
+
+
 # --- choosing runs: batch ids, sweep configurations, labels ----------------------------------------
 @dataclass(frozen=True)
 class Selection:
@@ -234,7 +415,6 @@ def select_runs(store: ResultsStore, selector: str) -> Selection:
     3. a run label (``bench --label``; sweep runs carry their configuration's label).
     """
     from engines.errors import InputError
-    from profiling.sweep.grid import sweep_configs_dataframe, sweep_runs_dataframe
 
     selector = selector.strip()
     if not selector:
@@ -280,7 +460,6 @@ def environment_note(baseline: pd.DataFrame, candidate: pd.DataFrame) -> str:
 
 def run_groups(store: ResultsStore) -> pd.DataFrame:
     """What the History tab lists: sweep configurations (sweep:NAME/KEY) and plain bench batches (batch id)."""
-    from profiling.sweep.grid import list_sweeps, sweep_runs_dataframe
 
     runs = store.runs_dataframe()
     measured = measured_runs(runs)
@@ -292,6 +471,10 @@ def run_groups(store: ResultsStore) -> pd.DataFrame:
         for (key, label), group in frame.groupby(["config_key", "config_label"], sort=False):
             rows.append(_group_row(f"sweep:{name}/{key}", label, group))
     for batch, group in measured[~measured["batch_id"].isin(in_sweeps)].groupby("batch_id", sort=False):
+        if group["label"].nunique() > 1:  # an A/B session: one group per side, selected by its label
+            for label, side in group.groupby("label", sort=False):
+                rows.append(_group_row(str(label), str(label), side))
+            continue
         rows.append(_group_row(str(batch), group["label"].iloc[0] or str(batch)[:8], group))
     columns = ["selector", "name", "engine", "device", "precision", "mode", "runs", "median_rtf", "last_run",
                "environment"]

@@ -16,7 +16,7 @@ from profiling.analysis.compare import measured_runs
 from profiling.audio.intelligibility import Recognizer, pooled_wer, transcribe_and_score
 from profiling.audio.quality import log_mel_distance
 from profiling.store.results import ResultsStore
-from profiling.sweep.grid import sweep_runs_dataframe
+from profiling.store.sweeps import sweep_runs_dataframe
 
 
 def read_audio(path: str) -> Audio:

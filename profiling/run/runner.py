@@ -28,7 +28,7 @@ from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.core.rss import PeakRssSampler
 from profiling.core.stats import Summary, summarize_metrics, summarize_stages
 from profiling.core.timer import StageTimer
-from profiling.store.results import ResultsStore
+from profiling.store.results import RunSink
 
 #: Called after each run with (runs done, runs total, the record just made).
 ProgressCallback = Callable[[int, int, RunRecord], None]
@@ -106,6 +106,12 @@ class EnginePool:
         self._engines: dict[tuple[object, ...], Engine] = {}
         self._lock = threading.Lock()
         self._factory = factory
+
+    def is_loaded(self, settings: SynthesisSettings) -> bool:
+        """Whether ``acquire(settings)`` would reuse a loaded model (no load, so no warm-up needed)."""
+        key = settings.load_key(engine_class(settings.engine).capabilities)
+        with self._lock:
+            return key in self._engines
 
     def acquire(self, settings: SynthesisSettings) -> tuple[Engine, float | None]:
         """The engine for ``settings`` and its load time (None if it was already loaded)."""
@@ -241,7 +247,7 @@ def measure_run(
 def run_bench(
     request: BenchRequest,
     pool: EnginePool,
-    store: ResultsStore | None,
+    store: RunSink | None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     on_chunk: Callable[[AudioChunk], None] | None = None,

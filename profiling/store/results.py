@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -103,18 +104,32 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if np.isfinite(value) else None
 
 
+#: Writes caller rows in the same transaction as a run (e.g. a sweep's resume key).
+AlsoWrite = Callable[[sqlite3.Connection], None]
+
+
+class RunSink(Protocol):
+    """Where ``run_bench`` puts each finished run: the store itself, or a wrapper that adds rows to it."""
+
+    def save_run(self, record: RunRecord, audio: Audio | None = None) -> None: ...
+
+
 class ResultsStore:
     def __init__(self, data_dir: Path | str | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DB_NAME
-        with self._connect() as conn:
+        with self.connect() as conn:
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # One short-lived connection per operation: safe across Gradio's worker threads.
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on a short-lived connection (WAL, full sync, foreign keys on).
+
+        Public so that modules owning their own tables (``profiling.store.sweeps``) share this
+        connection code instead of copying it. Safe across Gradio's worker threads.
+        """
         conn = sqlite3.connect(self.db_path, timeout=30)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -148,7 +163,7 @@ class ResultsStore:
 
     def save_run(
         self, record: RunRecord, audio: Audio | None = None,
-        also: Callable[[sqlite3.Connection], None] | None = None,
+        also: AlsoWrite | None = None,
     ) -> None:
         """Store one run; ``also`` writes caller rows (e.g. a sweep key) in the same transaction."""
         if audio is not None:
@@ -162,7 +177,7 @@ class ResultsStore:
             record.load_s, record.peak_rss_mb,
         )
         placeholders = ", ".join("?" * (len(_RUN_COLUMNS) + 1))
-        with self._connect() as conn:
+        with self.connect() as conn:
             conn.execute(
                 f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}, record_json) VALUES ({placeholders})",
                 (*row, json.dumps(record.to_dict(), allow_nan=True)),
@@ -178,7 +193,7 @@ class ResultsStore:
                 also(conn)
 
     def add_artifact(self, artifact: Artifact) -> None:
-        with self._connect() as conn:
+        with self.connect() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
                 (artifact.run_id, artifact.kind, str(artifact.path), artifact.description),
@@ -186,14 +201,14 @@ class ResultsStore:
 
     # --- reading ----------------------------------------------------------------
     def load_run(self, run_id: str) -> RunRecord:
-        with self._connect() as conn:
+        with self.connect() as conn:
             row = conn.execute("SELECT record_json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(run_id)
         return RunRecord.from_dict(json.loads(row[0]))
 
     def load_batch(self, batch_id: str) -> list[RunRecord]:
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute(
                 "SELECT record_json FROM runs WHERE batch_id = ? ORDER BY created_at, repeat_index",
                 (batch_id,),
@@ -201,14 +216,14 @@ class ResultsStore:
         return [RunRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def artifacts(self, run_id: str) -> list[Artifact]:
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute(
                 "SELECT run_id, kind, path, description FROM artifacts WHERE run_id = ?", (run_id,)
             ).fetchall()
         return [Artifact(r[0], r[1], Path(r[2]), r[3]) for r in rows]
 
     def count_runs(self) -> int:
-        with self._connect() as conn:
+        with self.connect() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def runs_dataframe(self) -> pd.DataFrame:
@@ -216,7 +231,7 @@ class ResultsStore:
         provenance = ", ".join(
             f"json_extract(record_json, '$.environment.{field}') AS {field}" for field in _PROVENANCE_FIELDS
         )
-        with self._connect() as conn:
+        with self.connect() as conn:
             frame = pd.read_sql_query(
                 f"SELECT {', '.join(_RUN_COLUMNS)}, {provenance} FROM runs ORDER BY created_at", conn
             )
@@ -232,7 +247,7 @@ class ResultsStore:
 
     def stages_dataframe(self) -> pd.DataFrame:
         """One row per (run, stage), joined with the run's engine and settings columns."""
-        with self._connect() as conn:
+        with self.connect() as conn:
             return pd.read_sql_query(
                 "SELECT s.run_id, r.batch_id, r.engine, r.device, r.precision, r.mode, r.warmup,"
                 " s.name AS stage, s.depth, s.calls, s.inclusive_s, s.exclusive_s"

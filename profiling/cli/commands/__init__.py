@@ -12,5 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiling.cli.commands.stream",
     "profiling.cli.commands.sweep",
     "profiling.cli.commands.compare",
+    "profiling.cli.commands.ab",
+    "profiling.cli.commands.calibrate",
     "profiling.cli.commands.profile",
 )

@@ -11,7 +11,7 @@ import argparse
 
 from engines.errors import InputError
 from profiling.analysis.compare import (
-    compare_runs,
+    compare_selections,
     environment_note,
     gate,
     measured_runs,
@@ -51,19 +51,22 @@ def run(args: argparse.Namespace) -> int:
     for side in (baseline, candidate):
         if measured_runs(side.runs).empty:
             raise InputError(f"'{side.selector}' has no finished measured runs")
-    ratios = compare_runs(baseline.runs, candidate.runs, store.stages_dataframe(), seed=args.seed)
+    comparison = compare_selections(store, baseline.runs, candidate.runs, store.stages_dataframe(), seed=args.seed)
+    ratios = comparison.ratios
     result = gate(ratios, threshold or 0.0)
     print(f"baseline:  {baseline.name} ({len(measured_runs(baseline.runs))} runs)")
     print(f"candidate: {candidate.name} ({len(measured_runs(candidate.runs))} runs)")
     if note := environment_note(baseline.runs, candidate.runs):
         print(f"warning: {note}")
+    print(comparison.describe())
+    print(comparison.noise_line())
     rows = []
     for r in ratios:
         flag = "REGRESSION" if threshold is not None and r.regressed(threshold) else ""
         rows.append((r.metric, _fmt(r.baseline_median), _fmt(r.candidate_median), f"{r.ratio:.3f}",
-                     f"{r.ci_low:.3f}..{r.ci_high:.3f}", r.verdict, flag))
-    print(format_table(("metric", "baseline", "candidate", "ratio", "95% CI", "verdict", ""), rows,
-                       right=(1, 2, 3, 4)))
+                     f"{r.ci_low:.3f}..{r.ci_high:.3f}", f"±{r.detectable:.1%}", r.verdict, flag))
+    print(format_table(("metric", "baseline", "candidate", "ratio", "95% CI", "detectable", "verdict", ""), rows,
+                       right=(1, 2, 3, 4, 5)))
     if threshold is None:
         return 0
     if result.passed:
