@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from engines.base import (
     KnobSpec,
     SynthesisSettings,
     Voice,
+    read_knobs,
 )
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from piper import PiperVoice
 
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+CUDA_PROVIDER = "CUDAExecutionProvider"
+#: The CUDA execution provider's options that are knobs (name in ORT = knob name).
+CUDA_PROVIDER_KNOBS: tuple[str, ...] = ("arena_extend_strategy", "gpu_mem_limit", "cudnn_conv_algo_search")
 
 PIPER_CAPABILITIES = Capabilities(
     devices=("cpu", "cuda"),
@@ -41,6 +46,7 @@ PIPER_CAPABILITIES = Capabilities(
     streaming=True,
     voice_cloning=False,
     sample_rate=22050,
+    framework="onnxruntime",
     knobs=(
         KnobSpec(
             "model_path", KnobKind.TEXT, "", phase=KnobPhase.LOAD,
@@ -63,6 +69,21 @@ PIPER_CAPABILITIES = Capabilities(
             step=1, help="threads across operators, parallel mode only (0 = ONNX Runtime decides)",
         ),
         KnobSpec(
+            "arena_extend_strategy", KnobKind.CHOICE, "kNextPowerOfTwo", phase=KnobPhase.LOAD,
+            choices=("kNextPowerOfTwo", "kSameAsRequested"),
+            help="CUDA only: how ONNX Runtime's GPU memory arena grows (powers of two, or exactly what is asked)",
+        ),
+        KnobSpec(
+            "gpu_mem_limit", KnobKind.INT, 0, phase=KnobPhase.LOAD, minimum=0, maximum=1 << 20, step=256,
+            help="CUDA only: the GPU memory arena's limit in MiB (0 = no limit)",
+        ),
+        KnobSpec(
+            "cudnn_conv_algo_search", KnobKind.CHOICE, "EXHAUSTIVE", phase=KnobPhase.LOAD,
+            choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
+            help="CUDA only: how cuDNN picks convolution algorithms. EXHAUSTIVE benchmarks them for every new "
+            "input shape: the first run of each sentence length pays for the search (see the warm-up run)",
+        ),
+        KnobSpec(
             "length_scale", KnobKind.FLOAT, 1.0, minimum=0.1, maximum=5.0, step=0.05,
             help="phoneme duration scale (<1 faster speech, >1 slower)",
         ),
@@ -80,6 +101,46 @@ PIPER_CAPABILITIES = Capabilities(
         ),
     ),
 )
+
+
+@dataclass(frozen=True)
+class PiperKnobs:
+    """Piper's knobs, typed (values coerced and defaulted by PIPER_CAPABILITIES)."""
+
+    model_path: str
+    graph_optimization: str
+    execution_mode: str
+    intra_op_threads: int
+    inter_op_threads: int
+    arena_extend_strategy: str
+    gpu_mem_limit: int
+    cudnn_conv_algo_search: str
+    length_scale: float
+    noise_scale: float
+    noise_w_scale: float
+    deterministic: bool
+
+    @classmethod
+    def of(cls, settings: SynthesisSettings) -> PiperKnobs:
+        return read_knobs(cls, PIPER_CAPABILITIES, settings.knobs)
+
+
+def provider_refusal(device_kind: str, used: list[str], available: list[str]) -> str | None:
+    """Why a session built for ``device_kind`` must not be measured, or None.
+
+    ONNX Runtime falls back to the CPU, with a warning only, when the CUDA provider is missing
+    from its build or fails to load (no CUDA/cuDNN libraries): the run would be stored as CUDA.
+    """
+    if device_kind != "cuda" or (used and used[0] == CUDA_PROVIDER):
+        return None
+    if CUDA_PROVIDER not in available:
+        why = (
+            f"this onnxruntime build has no {CUDA_PROVIDER} (available: {', '.join(available)}); install the "
+            "CUDA build: pip uninstall -y onnxruntime && pip install onnxruntime-gpu (README, GPU)"
+        )
+    else:
+        why = f"{CUDA_PROVIDER} failed to load (CUDA or cuDNN libraries missing or mismatched)"
+    return f"refused: ONNX Runtime would run this on the CPU, not CUDA ({why}); session providers: {', '.join(used)}"
 
 
 def bundled_voice_paths() -> tuple[Path, Path]:
@@ -115,9 +176,10 @@ class PiperEngine(Engine):
         from piper import PiperVoice
         from piper.config import PiperConfig
 
-        model_path, config_path = self._resolve_paths(str(settings.knobs.get("model_path", "")))
+        knobs = PiperKnobs.of(settings)
+        model_path, config_path = self._resolve_paths(knobs.model_path)
         options = onnxruntime.SessionOptions()
-        level = str(settings.knobs.get("graph_optimization", "all"))
+        level = knobs.graph_optimization
         options.graph_optimization_level = {
             "disable": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -126,16 +188,12 @@ class PiperEngine(Engine):
         }[level]
         options.execution_mode = (
             onnxruntime.ExecutionMode.ORT_PARALLEL
-            if settings.knobs.get("execution_mode") == "parallel"
+            if knobs.execution_mode == "parallel"
             else onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         )
-        options.intra_op_num_threads = int(settings.knobs.get("intra_op_threads", 0))
-        options.inter_op_num_threads = int(settings.knobs.get("inter_op_threads", 0))
-        providers: list[Any] = (
-            [("CUDAExecutionProvider", {"device_id": int(settings.device.partition(":")[2] or 0)})]
-            if settings.device_kind == "cuda"
-            else ["CPUExecutionProvider"]
-        )
+        options.intra_op_num_threads = knobs.intra_op_threads
+        options.inter_op_num_threads = knobs.inter_op_threads
+        providers = self._providers(settings)
         with hook.stage("read_config"):
             try:
                 config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
@@ -148,10 +206,33 @@ class PiperEngine(Engine):
                 )
             except Exception as error:  # ORT raises its own untyped errors
                 raise LoadError(f"cannot load Piper voice {model_path}: {error}") from None
+        used = session.get_providers()
+        refusal = provider_refusal(settings.device_kind, used, onnxruntime.get_available_providers())
+        if refusal:
+            raise LoadError(refusal)
         self._voice = PiperVoice(session=session, config=config)
         self._model_path = model_path
         self.settings = settings
-        hook.annotate("ort_providers", ",".join(session.get_providers()))
+        hook.annotate("ort_providers", ",".join(used))
+        if settings.device_kind == "cuda":
+            hook.annotate("cudnn_conv_algo_search", knobs.cudnn_conv_algo_search)
+
+    @staticmethod
+    def _providers(settings: SynthesisSettings) -> list[Any]:
+        if settings.device_kind != "cuda":
+            return ["CPUExecutionProvider"]
+        knobs = PiperKnobs.of(settings)
+        options: dict[str, object] = {
+            "device_id": int(settings.device.partition(":")[2] or 0),
+            "arena_extend_strategy": knobs.arena_extend_strategy,
+            "cudnn_conv_algo_search": knobs.cudnn_conv_algo_search,
+        }
+        limit_mib = knobs.gpu_mem_limit
+        if limit_mib > 0:
+            options["gpu_mem_limit"] = limit_mib * 2**20
+        # Only CUDA: with the CPU provider listed as a fallback, a failed CUDA provider would run
+        # everything on the CPU; the check after the session is built refuses that instead.
+        return [(CUDA_PROVIDER, options)]
 
     @staticmethod
     def _resolve_paths(model_path: str) -> tuple[Path, Path]:
@@ -191,12 +272,12 @@ class PiperEngine(Engine):
     def _synthesis_config(self, settings: SynthesisSettings) -> Any:
         from piper.config import SynthesisConfig
 
-        knobs = settings.knobs
-        deterministic = bool(knobs.get("deterministic", False))
+        knobs = PiperKnobs.of(settings)
+        deterministic = knobs.deterministic
         return SynthesisConfig(
-            length_scale=float(knobs.get("length_scale", 1.0)),
-            noise_scale=0.0 if deterministic else float(knobs.get("noise_scale", 0.667)),
-            noise_w_scale=0.0 if deterministic else float(knobs.get("noise_w_scale", 0.8)),
+            length_scale=knobs.length_scale,
+            noise_scale=0.0 if deterministic else knobs.noise_scale,
+            noise_w_scale=0.0 if deterministic else knobs.noise_w_scale,
             normalize_audio=True,
         )
 

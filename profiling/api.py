@@ -41,6 +41,7 @@ from profiling.analysis.run_plots import (
     ttfa_figure,
 )
 from profiling.audio.playback import PlaybackSettings
+from profiling.core.device import TimingMode
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import Summary, measured
 from profiling.profilers import parse_profiler_names
@@ -145,9 +146,13 @@ def bench_request(
     speaker: str | None = None, reference_audio: Path | str | None = None, reference_text: str | None = None,
     label: str = "", save_audio: bool = False, max_chars: int | None = None,
     chunking: ChunkingSettings | None = None, playback: PlaybackSettings | None = None,
-    knobs: Mapping[str, KnobValue] | None = None,
+    knobs: Mapping[str, KnobValue] | None = None, timing: str | TimingMode = TimingMode.SYNC,
 ) -> BenchRequest:
-    """The runner's request; engine, precision and knobs are checked when it runs (``validate_request``)."""
+    """The runner's request; engine, precision and knobs are checked when it runs (``validate_request``).
+
+    ``timing`` (torch on CUDA): ``sync`` waits for the device at each stage edge; ``events`` records CUDA
+    events there and waits once at the end.
+    """
     return BenchRequest(
         settings=settings(engine, device, precision, seed, knobs),
         text=text,
@@ -160,7 +165,15 @@ def bench_request(
         label=label,
         chunking=chunking,
         playback=playback or PlaybackSettings(),
+        timing=_timing(timing),
     )
+
+
+def _timing(timing: str | TimingMode) -> TimingMode:
+    try:
+        return TimingMode(timing)
+    except ValueError:
+        raise InputError(f"timing '{timing}' is not one of {', '.join(m.value for m in TimingMode)}") from None
 
 
 def chunking_settings(
@@ -292,7 +305,7 @@ def bench(
     repeats: int = 5, warmup: int = 1, seed: int = 0, mode: str = "batch", speaker: str | None = None,
     reference_audio: Path | str | None = None, reference_text: str | None = None, label: str = "",
     save_audio: bool = False, max_chars: int | None = None, data_dir: Path | str | None = None,
-    save: bool = True, progress: ProgressCallback | None = None, **knobs: KnobValue,
+    save: bool = True, progress: ProgressCallback | None = None, timing: str = "sync", **knobs: KnobValue,
 ) -> BenchRun:
     """Load (or reuse) ``engine``, run ``warmup`` + ``repeats`` measured syntheses of ``text``; knobs as keywords.
 
@@ -301,7 +314,7 @@ def bench(
     request = bench_request(
         engine, text, device=device, precision=precision, repeats=repeats, warmup=warmup, seed=seed, mode=mode,
         speaker=speaker, reference_audio=reference_audio, reference_text=reference_text, label=label,
-        save_audio=save_audio, max_chars=max_chars, knobs=knobs,
+        save_audio=save_audio, max_chars=max_chars, knobs=knobs, timing=timing,
     )
     return run_request(request, data_dir=data_dir, save=save, progress=progress)
 
