@@ -13,4 +13,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiling.cli.commands.sweep",
     "profiling.cli.commands.compare",
     "profiling.cli.commands.profile",
+    "profiling.cli.commands.serve",
+    "profiling.cli.commands.load",
 )
