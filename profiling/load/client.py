@@ -46,6 +46,8 @@ class ClientOptions:
     #: Used when a PCM answer does not say its sample rate (X-Sample-Rate).
     default_sample_rate: int = 24000
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
+    #: Extra request headers (e.g. X-Faults for the fault target, or auth for another server).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ async def _one_request(client: httpx.AsyncClient, target: Target, options: Clien
                                "response_format": options.response_format, "stream": True}
     if options.model:
         payload["model"] = options.model
-    headers = {"X-Request-Id": row.request_id}
+    headers = {**dict(options.headers), "X-Request-Id": row.request_id}
     body: _Body | None = None
     end: float | None = None
     first_byte: float | None = None

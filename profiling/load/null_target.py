@@ -70,10 +70,11 @@ def tone_pcm(settings: FaultSettings) -> bytes:
     return (np.concatenate([silence, tone]) * 32767).astype("<i2").tobytes()
 
 
-def create_null_app(settings: FaultSettings) -> FastAPI:
+FAULTS_HEADER = "X-Faults"
+
+
+def create_null_app(defaults: FaultSettings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    pcm = tone_pcm(settings)
-    chunk_bytes = max(2, int(settings.chunk_ms / 1000 * SAMPLE_RATE) * 2)
     count = {"n": 0}
 
     @app.get("/health")
@@ -89,6 +90,13 @@ def create_null_app(settings: FaultSettings) -> FastAPI:
         count["n"] += 1
         n = count["n"]
         await request.body()
+        try:  # faults per request (header) over the target's own: one target serves every fault test
+            settings = FaultSettings.from_json(request.headers[FAULTS_HEADER]) if FAULTS_HEADER in request.headers \
+                else defaults
+        except InputError as error:
+            return JSONResponse({"error": {"message": str(error), "type": "invalid_request_error"}}, status_code=400)
+        pcm = tone_pcm(settings)
+        chunk_bytes = max(2, int(settings.chunk_ms / 1000 * SAMPLE_RATE) * 2)
         request_id = request.headers.get("X-Request-Id", f"null-{n}")
         headers = {"X-Request-Id": request_id, "X-Sample-Rate": str(SAMPLE_RATE)}
         if settings.accept_delay_ms:

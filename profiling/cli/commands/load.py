@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {m.label}: {m.ok}/{m.sent} ok, SLO {'met' if m.slo_met else 'missed'}", file=sys.stderr)
 
     print(f"load test: {test.target.label}; {len(test.schedules())} loads x {test.duration_s:g} s; "
-          f"seed {test.seed}; texts {test.text_set}", file=sys.stderr, flush=True)
+          f"seed {test.seed}; texts {test.text_set}", flush=True)
     result = run_load_test(test, store, progress, rate_done)
     print(rate_table(result.metrics, test.slo))
     print(result.capacity.describe())
