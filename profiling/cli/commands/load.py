@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--text-set", default="medium", help="prompts, in file order (default medium)")
     load.add_argument("--max-in-flight", type=int, default=256, help="arrivals over this are dropped")
     load.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
+    load.add_argument("--drain", type=float, default=30.0, help="seconds in-flight requests get after the last arrival")
     load.add_argument("--format", choices=("pcm", "wav"), default="pcm")
     load.add_argument("--prebuffer-ms", type=float, default=0.0, help="simulated player pre-buffer")
     slo = parser.add_argument_group("SLO")
@@ -58,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _test_from_args(args: argparse.Namespace) -> LoadTest:
     if args.url and args.null:
         raise InputError("give --url or --null, not both")
+    if not (math.isfinite(args.drain) and 0 <= args.drain <= 3600):
+        raise InputError(f"--drain must be in [0, 3600] seconds, got {args.drain:g}")
     if not (math.isfinite(args.duration) and 0 < args.duration <= 3600):
         raise InputError(f"--duration must be in (0, 3600] seconds, got {args.duration:g}")
     kind = "url" if args.url else "null" if args.null else "lab"
@@ -74,7 +77,8 @@ def _test_from_args(args: argparse.Namespace) -> LoadTest:
     if not rates and not users:
         rates = (1.0,)
     client = ClientOptions(warmup=args.warmup, max_in_flight=args.max_in_flight, request_timeout_s=args.timeout,
-                           response_format=args.format, playback=PlaybackSettings(prebuffer_ms=args.prebuffer_ms))
+                           drain_s=args.drain, response_format=args.format,
+                           playback=PlaybackSettings(prebuffer_ms=args.prebuffer_ms))
     slo = Slo(ttfa_ms=args.slo_ttfa_ms, percentile=args.slo_percentile, max_underruns=args.slo_underruns,
               max_error_rate=args.slo_error_rate)
     return LoadTest(target=spec, rates=rates, users=users, duration_s=args.duration, max_requests=args.max_requests,
