@@ -143,8 +143,8 @@ class WorkerPool:
             self._fail(job, ApiError(504, "the request timed out in the queue", "timeout"), "timeout")
             return
         timeline.status, timeline.start_s = "running", job.since_received()
+        offset = job.since_received()  # the timer's origin, in the timeline's time
         timer = StageTimer()
-        offset = timer._origin - job.received
         seed_everything(settings.seed)
         try:
             for chunk in engine.stream(job.text, job.voice, settings, timer):
