@@ -11,6 +11,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -372,12 +373,22 @@ def run_rate(target: Target, schedule: Schedule, texts: Sequence[tuple[str, str]
         raise ValueError("no texts to send")
     started = time.time()
     cpu_before, server_before = time.process_time(), _cpu_seconds(target.pid)
-    rows, wall = asyncio.run(_run_async(target, schedule, texts, options, progress))
+    rows, wall = _run_to_end(_run_async(target, schedule, texts, options, progress))
     client_cpu = time.process_time() - cpu_before
     server_after = _cpu_seconds(target.pid)
     server_cpu = None if server_before is None or server_after is None else server_after - server_before
     return RateRun(schedule, tuple(rows), wall, client_cpu, server_cpu, started,
                    fetch_timelines(target, [r.request_id for r in rows]))
+
+
+def _run_to_end(coroutine: Any) -> Any:
+    """asyncio.run, or asyncio.run in a fresh thread where this thread already runs a loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 def fetch_timelines(target: Target, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
