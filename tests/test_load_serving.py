@@ -179,6 +179,8 @@ def test_faults_are_counted_never_crash(null_target: Target) -> None:
     cut = run_rate(null_target, arrival_schedule(5.0, 0.2, seed=2, max_requests=1), TEXTS,
                    faults(FaultSettings(stall_after=0, stall_ms=1500), stall_timeout_s=0.3))
     assert [r.status for r in cut.rows] == ["stall"]
+    hanging = run_rate(null_target, schedule, TEXTS, faults(FaultSettings(stall_after=0, stall_ms=3000), drain_s=0.3))
+    assert len(hanging.rows) == len(schedule.offsets_s) and {r.status for r in hanging.rows} == {"timeout"}
     assert rate_metrics(failing, Slo()).errors == {"http_5xx": len(schedule.offsets_s)}
 
 

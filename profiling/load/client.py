@@ -301,6 +301,7 @@ async def _run_async(target: Target, schedule: Schedule, texts: Sequence[tuple[s
                             read=options.stall_timeout_s, pool=None)
     rows: list[RequestRow] = []
     in_flight: set[asyncio.Task[RequestRow]] = set()
+    planned: dict[asyncio.Task[RequestRow], RequestRow] = {}
     async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
         t0 = time.perf_counter()
 
@@ -331,16 +332,19 @@ async def _run_async(target: Target, schedule: Schedule, texts: Sequence[tuple[s
                                         lag_s=time.perf_counter() - t0 - offset))
                     continue
                 task = asyncio.create_task(bounded(row, text))
+                planned[task] = row
                 in_flight.add(task)
                 task.add_done_callback(finished)
             if in_flight:
                 done, pending = await asyncio.wait(set(in_flight), timeout=options.drain_s)
-                cut = [t for t in pending]
+                cut = list(pending)
                 for task in cut:
                     task.cancel()
                 if cut:
                     results = await asyncio.gather(*cut, return_exceptions=True)
-                    rows.extend(r for r in results if isinstance(r, RequestRow))
+                    for task, result in zip(cut, results, strict=True):
+                        if not isinstance(result, RequestRow):  # a returned row was kept by ``finished``
+                            rows.append(replace(planned[task], status="timeout", error="cut by the end of the drain"))
         wall = time.perf_counter() - t0
     return sorted(rows, key=lambda r: r.index), wall
 
@@ -355,7 +359,11 @@ async def _closed_loop(schedule: Schedule, texts: Sequence[tuple[str, str]], opt
             index = counter["next"]
             counter["next"] += 1
             row, text = _new_row(index, schedule, options, texts, time.perf_counter() - t0)
-            rows.append(await bounded(row, text))
+            try:
+                rows.append(await bounded(row, text))
+            except asyncio.CancelledError:  # the test's end: the request still ends as a row
+                rows.append(replace(row, status="timeout", error="cut by the end of the test"))
+                raise
             if progress is not None:
                 progress(rows)
 
