@@ -96,7 +96,7 @@ def rate_table(metrics: list[RateMetrics]) -> pd.DataFrame:
                      ms(m.dist("lag_s").p95), round(m.throughput_per_min, 1), round(m.goodput_per_min, 1),
                      m.underruns, ", ".join(f"{k}: {v}" for k, v in m.errors.items()) or "",
                      ms(m.queue_wait_p50_s), round(m.client_cpu_fraction, 2),
-                     verdict + (" (client-limited)" if m.client_limited else "")])
+                     verdict])
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

@@ -164,6 +164,8 @@ def rate_metrics(run: RateRun, slo: Slo) -> RateMetrics:
         reasons.append(f"TTFA p{slo.percentile} {ttfa * 1000:.0f} ms")
     if underruns > slo.max_underruns:
         reasons.append(f"{underruns} underruns")
+    if client_limited:  # the offered rate was not really offered: it cannot count toward capacity
+        reasons.append(f"client-limited (lag p95 {lag_p95 * 1000:.0f} ms)")
     queue, first_chunk, joined = _server_split(run, ok)
     server_cpu = run.server_cpu_s / run.wall_s if run.server_cpu_s is not None and run.wall_s > 0 else None
     closed = run.schedule.kind == "closed"

@@ -101,8 +101,6 @@ def rate_table(metrics: list[RateMetrics], slo: Slo) -> str:
         errors = ",".join(f"{k}:{v}" for k, v in sorted(m.errors.items())) or "-"
         queue = "-" if m.queue_wait_p50_s is None else f"{m.queue_wait_p50_s * 1000:.0f}"
         verdict = "met" if m.slo_met else f"missed ({m.slo_reason})"
-        if m.client_limited:
-            verdict += " [client-limited]"
         lines.append(
             f"{m.label:>10} {m.sent:>5} {m.ok:>5} {_ms(ttfa.p50):>8} {_ms(ttfa.p95):>6} {_ms(ttfa.p99):>6} "
             f"{_ms(e2e.p50):>8} {_ms(e2e.p95):>6} {_ms(lag.p95):>7} {m.throughput_per_min:>7.1f} "
