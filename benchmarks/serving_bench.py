@@ -147,6 +147,7 @@ def main() -> None:
             result = load(spec, rates, args.duration, data, slo)
             report["grid"][config] = {"rows": describe(result), "capacity": result.capacity.describe()}
             print(config, result.capacity.describe(), flush=True)
+            args.out.write_text(json.dumps(report, indent=1, default=str))  # each config kept if the hold ends
             for row in report["grid"][config]["rows"]:
                 print("  ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     report["load_after"] = os.getloadavg()
