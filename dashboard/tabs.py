@@ -11,4 +11,5 @@ TABS: tuple[tuple[str, str], ...] = (
     ("Compare", "dashboard.compare_tab"),
     ("History", "dashboard.history_tab"),
     ("Profile", "dashboard.profile_tab"),
+    ("Load", "dashboard.load_tab"),
 )

@@ -14,6 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from engines.registry import available_engines
+from profiling.store.load import LoadStore
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
 from tests.conftest import REPO_ROOT
@@ -29,7 +30,11 @@ TEST_PARAMETERS = {
     "rtf_engines_precisions": 'TEXTS = ["Turn left here."]\nREPEATS = 2\nWARMUP = 0',
     "streaming_latency_chunking": "REPEATS = 1\nFIRST_CHUNK_MAX_CHARS = [20, 80]",
     "precision_quality": 'N_SENTENCES = 1\nREPEATS = 1\nPIPER_GRID = {"length_scale": [1.0, 1.3]}',
+    "serving_capacity": 'RATES = [2.0]\nDURATION_S = 1.5\nTEXT_SET = "short"\n'
+                        'NULL_RATES = [10.0]\nNULL_DURATION_S = 0.5',
 }
+#: Notebooks that store load tests (profiling.store.load) rather than a sweep.
+LOAD_NOTEBOOKS = {"serving_capacity"}
 
 
 def test_the_three_notebooks_exist() -> None:
@@ -63,6 +68,14 @@ def test_notebook_executes(path: Path, isolated_data_dir: Path) -> None:
     assert len(figures) >= 3, "the notebook should draw its plots"
 
     store = ResultsStore(isolated_data_dir)
+    if path.stem in LOAD_NOTEBOOKS:
+        loads = LoadStore(store)
+        tests = loads.tests()
+        assert len(tests) == 2 and (tests["rates"] > 0).all()
+        requests = loads.requests(tests["test_id"].iloc[-1])
+        assert (requests["status"] == "ok").any() and requests["server_json"].notna().any()
+        print(f"{path.name}: {elapsed:.1f} s")
+        return
     sweeps = list(list_sweeps(store)["name"])
     assert len(sweeps) == 1
     runs = sweep_runs_dataframe(store, sweeps[0])

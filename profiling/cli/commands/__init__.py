@@ -15,4 +15,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiling.cli.commands.ab",
     "profiling.cli.commands.calibrate",
     "profiling.cli.commands.profile",
+    "profiling.cli.commands.serve",
+    "profiling.cli.commands.load",
 )

@@ -1,0 +1,147 @@
+"""What a load test measures: the lab server or the null/fault target started here on loopback, or a URL.
+
+Targets run in their own process (a subprocess the test starts and stops), so the client's event loop
+and the server's GIL never stall each other. The load package never imports the server: it launches
+``python -m profiling serve`` like a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO
+from urllib.parse import urlparse
+
+import httpx
+
+from engines.errors import InputError
+from profiling.load.null_target import READY_PREFIX, FaultSettings
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ALLOW_REMOTE_ENV = "TTSPERF_ALLOW_REMOTE"
+SPEECH_PATH = "/v1/audio/speech"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """``kind``: "lab" (an engine served here), "null" (the null/fault target) or "url"."""
+
+    kind: str = "lab"
+    engine: str = "piper"
+    workers: int = 1
+    knobs: tuple[tuple[str, str], ...] = ()
+    device: str = "cpu"
+    queue_size: int = 64
+    request_timeout_s: float = 60.0
+    url: str = ""
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    ready_timeout_s: float = 180.0
+
+    @property
+    def label(self) -> str:
+        if self.kind == "lab":
+            knobs = "".join(f" {k}={v}" for k, v in self.knobs)
+            return f"{self.engine} x{self.workers}{knobs}"
+        return self.url if self.kind == "url" else "null target"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running target: where to send, and the server's pid when it runs on this machine."""
+
+    base_url: str
+    spec: TargetSpec
+    pid: int | None = None
+    ready_line: str = ""
+
+    @property
+    def speech_url(self) -> str:
+        return self.base_url.rstrip("/") + SPEECH_PATH
+
+
+def check_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InputError(f"--url must be an http(s) URL with a host, got {url!r}")
+    if parsed.hostname not in LOOPBACK_HOSTS and os.environ.get(ALLOW_REMOTE_ENV) != "1":
+        raise InputError(f"{parsed.hostname} is not loopback: this lab sends traffic to 127.0.0.1 only "
+                         f"(set {ALLOW_REMOTE_ENV}=1 to allow it)")
+    base = url.rstrip("/")
+    return base[: -len(SPEECH_PATH)] if base.endswith(SPEECH_PATH) else base
+
+
+def server_command(spec: TargetSpec) -> list[str]:
+    if spec.kind == "null":
+        return [sys.executable, "-m", "profiling.load.null_target", "--port", "0", "--faults", spec.faults.to_json()]
+    command = [sys.executable, "-m", "profiling", "serve", "--engine", spec.engine, "--device", spec.device,
+               "--workers", str(spec.workers), "--port", "0", "--queue-size", str(spec.queue_size),
+               "--timeout", str(spec.request_timeout_s)]
+    for name, value in spec.knobs:
+        command += ["--knob", f"{name}={value}"]
+    return command
+
+
+def _wait_ready(process: subprocess.Popen[str], stderr: IO[str], timeout_s: float) -> str:
+    """The ready line, or InputError with the server's own last line when it exits or takes too long."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:  # reads to the end, so the server never blocks on a full pipe
+        assert process.stdout is not None
+        for line in process.stdout:
+            if len(lines) < 100:
+                lines.append(line.strip())
+            if line.startswith(READY_PREFIX):
+                found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    while not found.is_set():
+        if process.poll() is not None:
+            reader.join(timeout=1)
+            stderr.seek(0)
+            err = stderr.read()
+            last = next((ln for ln in reversed((err or "").splitlines()) if ln.strip()), "")
+            raise InputError(f"the target server exited before it was ready: {last or 'no message'}")
+        if time.monotonic() > deadline:
+            raise InputError(f"the target server was not ready after {timeout_s:g} s")
+        found.wait(0.05)
+    return next(line for line in lines if line.startswith(READY_PREFIX))
+
+
+@contextmanager
+def running_target(spec: TargetSpec) -> Iterator[Target]:
+    """Start (or check) the target; stop what was started on exit, whatever happens."""
+    if spec.kind == "url":
+        base = check_url(spec.url)
+        try:
+            httpx.get(base + "/v1/models", timeout=5.0)
+        except httpx.HTTPError as error:
+            raise InputError(f"cannot reach {base}: {type(error).__name__} {error}".strip()) from None
+        yield Target(base, spec)
+        return
+    if spec.kind not in ("lab", "null"):
+        raise InputError(f"unknown target kind {spec.kind!r} (lab, null or url)")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # a file, not a pipe: nothing to drain
+    process = subprocess.Popen(server_command(spec), stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    try:
+        line = _wait_ready(process, stderr, spec.ready_timeout_s)
+        base = line.split()[2]
+        yield Target(base, spec, process.pid, line)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        stderr.close()
