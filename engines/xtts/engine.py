@@ -159,7 +159,7 @@ class XttsEngine(Engine):
         audio = (0.3 * torch.sin(2 * torch.pi * 180 * t) + 0.01 * torch.randn_like(t))[None, :]
         profile = pipeline.condition(runtime, audio, self._conditioning_settings(settings), NULL_HOOK)
         gen = self._generation_settings(settings)
-        warm = type(gen)(**{**gen.__dict__, "max_audio_tokens": 4, "fixed_length": True})
+        warm = type(gen)(**{**gen.__dict__, "max_audio_tokens": 4, "fixed_length": True, "length_model": False})
         pipeline.synthesize(runtime, "warm up.", profile, warm, NULL_HOOK)
 
     def unload(self) -> None:
@@ -191,6 +191,7 @@ class XttsEngine(Engine):
 
         knobs = settings.knobs
         tokens = int(knobs.get("max_audio_tokens", 0))
+        length_model = self.random_weights and tokens == 0
         if tokens == 0:
             tokens = RANDOM_DEFAULT_TOKENS if self.random_weights else self._require().max_gen_tokens
         return GenerationSettings(
@@ -205,6 +206,7 @@ class XttsEngine(Engine):
             do_sample=bool(knobs.get("do_sample", True)),
             speed=float(knobs.get("speed", 1.0)),
             enable_text_splitting=bool(knobs.get("enable_text_splitting", False)),
+            length_model=length_model,
         )
 
     @staticmethod
