@@ -50,6 +50,8 @@ class ProfileView:
     flame_html: str = FLAME_PLACEHOLDER
     files: list[str] = field(default_factory=list)
     artifacts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ARTIFACT_COLUMNS))
+    #: The roofline plot when the roofline profiler ran (a plotly figure), else None.
+    roofline: Any = None
 
     def as_outputs(self) -> tuple[Any, ...]:
         names = list(self.tables)
@@ -63,6 +65,7 @@ class ProfileView:
             self.files or None,
             self.artifacts,
             self.tables,
+            self.roofline,
         )
 
 
@@ -157,6 +160,8 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
             flame = f'<div style="overflow-x:auto">{svg.read_text(encoding="utf-8")}</div>'
         if result.run_id:
             artifacts.append(artifacts_frame(store, result.run_id).assign(run_id=result.run_id))
+    roofline = next((r for r in report.results if r.profiler == "roofline" and r.status is ProfilerStatus.OK),
+                    None)
     ok = [r.profiler for r in report.results if r.status is ProfilerStatus.OK]
     others = [f"{r.profiler} {r.status.value}" for r in report.results if r.status is not ProfilerStatus.OK]
     status = f"{OK_PREFIX} {report.engine}: profiled with {', '.join(ok) or 'nothing'}"
@@ -169,7 +174,14 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
         flame_html=flame,
         files=_download_copies(report.results),
         artifacts=pd.concat(artifacts, ignore_index=True) if artifacts else ProfileView("").artifacts,
+        roofline=_roofline_plot(roofline, report.settings.precision) if roofline else None,
     )
+
+
+def _roofline_plot(result: ProfilerResult, precision: str) -> Any:
+    from profiling.roofline.plot import roofline_figure
+
+    return roofline_figure(result.table("stages").frame, result.table("ceilings").frame, precision)
 
 
 def build(ctx: DashboardContext) -> None:
@@ -193,7 +205,8 @@ def build(ctx: DashboardContext) -> None:
             knobs = gr.Textbox("", lines=2, label="Knobs", placeholder="name=value, one per line or comma-separated",
                                info="see the Synthesize tab or `python -m profiling engines --knobs`")
             profilers = gr.CheckboxGroup(choices=list(PROFILER_NAMES), value=usable, label="Profilers",
-                                         info="torch applies to torch engines only", elem_id="profile-profilers")
+                                         info="torch and roofline apply to torch engines only",
+                                         elem_id="profile-profilers")
             repeats = gr.Number(2, precision=0, label="Profiled runs per profiler")
             with gr.Accordion("Profiler options", open=False):
                 line_functions = gr.Textbox("", label="line_profiler: extra functions",
@@ -212,6 +225,8 @@ def build(ctx: DashboardContext) -> None:
             table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice")
             table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table")
             flame = gr.HTML(FLAME_PLACEHOLDER, label="py-spy flame graph", elem_id="profile-flame")
+            roofline_plot = gr.Plot(label="Roofline: one point per stage (run the roofline profiler)",
+                                    elem_id="profile-roofline")
             files = gr.File(label="Downloads (.prof, speedscope, SVG, Chrome trace, tables)", file_count="multiple",
                             interactive=False, elem_id="profile-files")
             artifacts = gr.Dataframe(pd.DataFrame(columns=ARTIFACT_COLUMNS), label="Artifacts stored with the runs",
@@ -257,7 +272,7 @@ def build(ctx: DashboardContext) -> None:
         profile,
         [engine, device, precision, knobs, text, profilers, repeats, line_functions, pyspy_rate, pyspy_native,
          torch_memory, leak_runs],
-        [status, summary, table_choice, table, flame, files, artifacts, tables_state],
+        [status, summary, table_choice, table, flame, files, artifacts, tables_state, roofline_plot],
         api_name="profile", concurrency_id=CONCURRENCY_ID,
     )
     table_choice.change(show_table, [table_choice, tables_state], table, api_name="profile_table")

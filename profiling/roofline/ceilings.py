@@ -130,9 +130,9 @@ def measure(device: str) -> Ceilings:
     flops = {}
     for precision in PRECISIONS:
         # CPUs without native bf16/fp16 emulate them slowly: a smaller matrix keeps this short.
-        size = 8192 if cuda else (2048 if precision == "fp32" else 768)
+        size = 8192 if cuda else (2048 if precision == "fp32" else 512)
         try:
-            flops[precision] = measure_matmul(device, precision, size)
+            flops[precision] = measure_matmul(device, precision, size, repeats=3 if cuda or precision == "fp32" else 2)
         except RuntimeError:  # a precision this device cannot multiply in
             continue
     bandwidth = measure_copy(device, 2048 if cuda else 256)

@@ -123,6 +123,7 @@ class _CountingHook:
         self.inner, self.flop_counter, self.totals = inner, flop_counter, totals
         self.stack: list[tuple[str, tuple[int, ...]]] = []
         self.stages: dict[str, StageCounts] = defaultdict(StageCounts)
+        self.observations: dict[str, dict[str, int]] = {}
 
     def snapshot(self) -> tuple[int, ...]:
         t = self.totals
@@ -133,7 +134,10 @@ class _CountingHook:
 
     def observe(self, series: str, value: float) -> None:
         for path, _ in self.stack:
-            self.stages[path].steps += 1
+            seen = self.observations.setdefault(path, {})
+            seen[series] = seen.get(series, 0) + 1
+            # A step may feed several series (time, norm...): steps = the most frequent one.
+            self.stages[path].steps = max(seen.values())
         self.inner.observe(series, value)
 
     def annotate(self, key: str, value: str | float | int | bool) -> None:
