@@ -56,25 +56,27 @@ def main() -> int:
     parser.add_argument("--weights", default="random-full", choices=("random-full", "random-tiny"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="")
+    parser.add_argument("--only", type=int, nargs="*", default=None,
+                        help="run only these points (0-based, in table order), e.g. to finish a cut-short run")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "xtts-length-model-cpu.md")
     args = parser.parse_args()
     reference = make_reference(Path(tempfile.mkdtemp(prefix="ttsperf-len-")))
     voice = Voice(reference_audio=reference)
     pool = EnginePool()
     rows: list[tuple[str, str, RunRecord]] = []
-    load_s = None
-    for text in TEXTS:
-        for rule, tokens in RULES:
-            warmup = 1 if not rows else 0  # the first request warms up (and caches the voice) unmeasured
-            request = BenchRequest(settings_for(args, tokens), text, voice, RunMode.STREAM, 1, warmup)
-            batch = run_bench(request, pool, None)
-            load_s = load_s or batch.load_s
-            record = batch.records[-1]
-            rows.append((text, rule, record))
-            print(f"{len(text):4d} chars {rule:26s} tokens {record.annotations.get('gpt_tokens')} "
-                  f"audio {record.audio_s:.2f} s synth {record.synth_s:.2f} s RTF {record.rtf:.2f} "
-                  f"TTFA {record.ttfa_s:.2f} s {record.error}", flush=True)
-            write_report(args, rows, load_s)  # after every row: a run cut short keeps what it measured
+    # Warm-up, unmeasured: loads the model, caches the voice's conditioning, warms the allocator.
+    load_s = run_bench(BenchRequest(settings_for(args, 4), TEXTS[0], voice, RunMode.STREAM, 1, 0), pool, None).load_s
+    points = [(text, rule, tokens) for text in TEXTS for rule, tokens in RULES]
+    for index, (text, rule, tokens) in enumerate(points):
+        if args.only is not None and index not in args.only:
+            continue
+        batch = run_bench(BenchRequest(settings_for(args, tokens), text, voice, RunMode.STREAM, 1, 0), pool, None)
+        record = batch.records[-1]
+        rows.append((text, rule, record))
+        print(f"{len(text):4d} chars {rule:26s} tokens {record.annotations.get('gpt_tokens')} "
+              f"audio {record.audio_s:.2f} s synth {record.synth_s:.2f} s RTF {record.rtf:.2f} "
+              f"TTFA {record.ttfa_s:.2f} s {record.error}", flush=True)
+        write_report(args, rows, load_s)  # after every row: a run cut short keeps what it measured
     pool.clear()
     print(f"wrote {args.out}")
     return 0
@@ -93,8 +95,8 @@ def write_report(args: argparse.Namespace, rows: list[tuple[str, str, RunRecord]
         "(under `flock -x /tmp/ttsperf-cpu.lock`).",
         f"Load average: {args.note or 'not recorded'}",
         "",
-        "Stream mode, windowed HiFi-GAN decoder, 20 tokens per chunk, voice conditioning cached (one cold run "
-        "first is not shown), one measured run per row. Before: a fixed 32 audio tokens (about 1.5 s) whatever "
+        "Stream mode, windowed HiFi-GAN decoder, 20 tokens per chunk, voice conditioning cached (a cold 4-token "
+        "run first is not shown), one measured run per row. Before: a fixed 32 audio tokens (about 1.5 s) whatever "
         "the text. After: the tokens the length model expects trained XTTS to generate for the text "
         "(syllables / 4.78 syllables per second x 21.53 tokens per second for English).",
         "",
