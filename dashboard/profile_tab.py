@@ -59,6 +59,8 @@ class ProfileView:
     files: list[str] = field(default_factory=list)
     artifacts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ARTIFACT_COLUMNS))
     archive: str | None = None
+    #: The roofline plot when the roofline profiler ran (a plotly figure), else None.
+    roofline: Any = None
 
     def as_outputs(self) -> tuple[Any, ...]:
         names = list(self.tables)
@@ -74,6 +76,7 @@ class ProfileView:
             self.archive,
             gr.update(visible=bool(names)),
             self.tables,
+            self.roofline,
         )
 
 
@@ -165,6 +168,8 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
             flame = f'<div style="overflow-x:auto">{svg.read_text(encoding="utf-8")}</div>'
         if result.run_id:
             artifacts.append(artifacts_frame(store, result.run_id).assign(run_id=result.run_id))
+    roofline = next((r for r in report.results if r.profiler == "roofline" and r.status is ProfilerStatus.OK),
+                    None)
     ok = [r.profiler for r in report.results if r.status is ProfilerStatus.OK]
     others = [f"{r.profiler} {r.status.value}" for r in report.results if r.status is not ProfilerStatus.OK]
     status = f"{OK_PREFIX} {report.engine}: profiled with {', '.join(ok) or 'nothing'}"
@@ -179,7 +184,14 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
         files=files,
         archive=archive,
         artifacts=pd.concat(artifacts, ignore_index=True) if artifacts else ProfileView("").artifacts,
+        roofline=_roofline_plot(roofline, report.settings.precision) if roofline else None,
     )
+
+
+def _roofline_plot(result: ProfilerResult, precision: str) -> Any:
+    from profiling.roofline.plot import roofline_figure
+
+    return roofline_figure(result.table("stages").frame, result.table("ceilings").frame, precision)
 
 
 def build(ctx: DashboardContext) -> None:
@@ -203,7 +215,8 @@ def build(ctx: DashboardContext) -> None:
             with gr.Accordion("Engine knobs", open=True):
                 panel = KnobPanel(views, selected or "")
             profilers = gr.CheckboxGroup(choices=list(PROFILER_NAMES), value=usable, label="Profilers",
-                                         info="torch applies to torch engines only", elem_id="profile-profilers")
+                                         info="torch and roofline apply to torch engines only",
+                                         elem_id="profile-profilers")
             repeats = gr.Number(2, precision=0, label="Profiled runs per profiler")
             with gr.Accordion("Profiler options", open=False):
                 line_functions = gr.Textbox("", label="line_profiler: extra functions",
@@ -224,6 +237,8 @@ def build(ctx: DashboardContext) -> None:
                 table_choice = gr.Dropdown(choices=[], label="Table", elem_id="profile-table-choice")
                 table = gr.Dataframe(label="Profiler table", interactive=False, wrap=True, elem_id="profile-table")
             flame = gr.HTML(FLAME_PLACEHOLDER, label="py-spy flame graph", elem_id="profile-flame")
+            roofline_plot = gr.Plot(label="Roofline: one point per stage (run the roofline profiler)",
+                                    elem_id="profile-roofline")
             archive = gr.File(label="Download all files (zip)", interactive=False, elem_id="profile-zip")
             with gr.Accordion("Individual files (.prof, speedscope, SVG, Chrome trace, tables)", open=False):
                 files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="profile-files")
@@ -278,7 +293,8 @@ def build(ctx: DashboardContext) -> None:
             "native": pyspy_native, "memory": torch_memory, "leak": leak_runs}
     run_button.click(
         profile, inputs_kwargs={**form, **panel.named_inputs()},
-        outputs=[status, summary, table_choice, table, flame, files, artifacts, archive, tables_box, tables_state],
+        outputs=[status, summary, table_choice, table, flame, files, artifacts, archive, tables_box, tables_state,
+                 roofline_plot],
         api_name="profile", concurrency_id=LANE_ID,
     )
     table_choice.change(show_table, [table_choice, tables_state], table, api_name="profile_table")

@@ -24,6 +24,8 @@ CHUNKERS: tuple[str, ...] = ("f5", "lab")
 STREAM_MODES: tuple[str, ...] = ("chunked", "pseudo")
 #: NFE values for which F5 uses its Empirically Pruned Step Sampling schedule.
 EPSS_STEPS: tuple[int, ...] = (5, 6, 7, 10, 12, 16)
+#: reference_preprocess: F5's own reference preprocessing, or the file as given.
+REFERENCE_PREPROCESS: tuple[str, ...] = ("f5", "none")
 
 _LOAD = KnobPhase.LOAD
 
@@ -88,6 +90,12 @@ F5_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec(
         "cross_fade_s", KnobKind.FLOAT, 0.15, minimum=0.0, maximum=1.0, step=0.01,
         help="linear cross-fade between chunks (F5 default 0.15 s)",
+    ),
+    KnobSpec(
+        "reference_preprocess", KnobKind.CHOICE, "f5", choices=REFERENCE_PREPROCESS,
+        help="f5: what F5's API does to the reference first (clip over 12 s at a silence, trim silent edges, "
+        "add 50 ms silence; cached per file like F5); none: the file as given, cut at 12 s (longer or "
+        "shorter prompt than F5's, so a different generated length and cost)",
     ),
     KnobSpec(
         "chunker", KnobKind.CHOICE, "f5", choices=CHUNKERS,

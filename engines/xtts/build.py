@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engines.errors import LoadError
-from engines.xtts.tokenizer import RELEASED_VOCAB_SIZE, build_vocab
+from engines.xtts.tokenizer import RELEASED_VOCAB_SIZE, stand_in_vocab
 
 if TYPE_CHECKING:
     from TTS.tts.configs.xtts_config import XttsConfig
@@ -49,7 +49,7 @@ class Architecture:
     gpt_layers: int
     gpt_n_model_channels: int
     gpt_n_heads: int
-    vocab_size: int  # pad the stand-in vocab to this many tokens (0 = no padding)
+    vocab_size: int  # 6681: the trained stand-in BPE; otherwise the char-level vocab padded to this (0 = none)
     #: HiFi-GAN upsample_initial_channel; 512 is the released value XttsArgs always builds.
     hifigan_channels: int = 512
 
@@ -132,7 +132,7 @@ def build_random(arch: Architecture, seed: int, work_dir: Path | None = None) ->
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
 
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ttsperf-xtts-"))
-    vocab = build_vocab(work_dir / "vocab.json", pad_to=arch.vocab_size)
+    vocab = stand_in_vocab(work_dir / "vocab.json", arch.vocab_size)
     config = make_config(arch)
     config.model_args.tokenizer_file = str(vocab)
     torch.manual_seed(seed)

@@ -71,8 +71,9 @@ XTTS_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec(
         "max_audio_tokens", KnobKind.INT, 0, minimum=0, maximum=MAX_AUDIO_TOKENS, step=1,
         help=f"GPT audio tokens per sentence (~46 ms each); 0 = the model limit ({MAX_AUDIO_TOKENS}), "
-        f"or {RANDOM_DEFAULT_TOKENS} with random weights. Random weights always generate exactly this many "
-        "(stop token suppressed) so runs stay comparable",
+        "or with random weights the length model (the tokens trained XTTS would generate for each sentence: "
+        "syllables / the language's speech rate x 21.53 tokens/s, engines/xtts/length_model.py). Random "
+        "weights generate exactly this many (stop token suppressed) so runs stay comparable",
     ),
     KnobSpec("temperature", KnobKind.FLOAT, 0.75, minimum=0.01, maximum=2.0, step=0.05, help="sampling temperature"),
     KnobSpec("top_k", KnobKind.INT, 50, minimum=1, maximum=1026, step=1, help="top-k sampling"),

@@ -48,6 +48,17 @@ class GenerationSettings:
     do_sample: bool
     speed: float
     enable_text_splitting: bool
+    #: random weights with max_audio_tokens 0: each sentence gets the tokens trained XTTS would
+    #: generate for it (length_model.py) instead of a fixed count
+    length_model: bool = False
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence as the GPT sees it: its text (for the length model) and its token ids."""
+
+    text: str
+    tokens: torch.Tensor  # (1, n) int
 
 
 @dataclass(frozen=True)
@@ -161,14 +172,15 @@ def _sentences(runtime: XttsRuntime, text: str, gen: GenerationSettings) -> list
     return [text]
 
 
-def tokenize(runtime: XttsRuntime, text: str, gen: GenerationSettings, hook: StageHook) -> list[torch.Tensor]:
+def tokenize(runtime: XttsRuntime, text: str, gen: GenerationSettings, hook: StageHook) -> list[Sentence]:
     """``VoiceBpeTokenizer.encode`` split in its normalisation and its BPE lookup."""
     import torch
 
     tokenizer = runtime.model.tokenizer
     language = gen.language.split("-")[0]
     with hook.stage("text_normalization"):
-        cleaned = [tokenizer.preprocess_text(s.strip().lower(), language) for s in _sentences(runtime, text, gen)]
+        raw = _sentences(runtime, text, gen)
+        cleaned = [tokenizer.preprocess_text(s.strip().lower(), language) for s in raw]
     with hook.stage("tokenization"):
         tag = "zh-cn" if language == "zh" else language
         tokens = []
@@ -180,12 +192,24 @@ def tokenize(runtime: XttsRuntime, text: str, gen: GenerationSettings, hook: Sta
                     "shorten it or turn on enable_text_splitting"
                 )
             tokens.append(torch.IntTensor(ids).unsqueeze(0).to(runtime.device))
-    return tokens
+    hook.annotate("text_tokens", sum(int(t.shape[-1]) for t in tokens))
+    hook.annotate("audio_token_rule", "length_model" if gen.length_model else
+                  ("fixed" if gen.fixed_length else "stop_token"))
+    return [Sentence(sentence, ids) for sentence, ids in zip(raw, tokens, strict=True)]
 
 
-def _generate_kwargs(runtime: XttsRuntime, gen: GenerationSettings) -> dict[str, Any]:
-    # The model's cap is an attribute GPT.generate reads; set per call so the knob applies.
-    runtime.model.gpt.max_gen_mel_tokens = min(gen.max_audio_tokens, runtime.max_gen_tokens)
+def audio_token_target(runtime: XttsRuntime, sentence: str, gen: GenerationSettings) -> int:
+    """The generation cap for one sentence: the length model's estimate, or max_audio_tokens."""
+    from engines.xtts.length_model import estimate_audio_tokens
+
+    if gen.length_model:
+        return estimate_audio_tokens(sentence, gen.language, runtime.max_gen_tokens)
+    return min(gen.max_audio_tokens, runtime.max_gen_tokens)
+
+
+def _generate_kwargs(runtime: XttsRuntime, gen: GenerationSettings, audio_tokens: int) -> dict[str, Any]:
+    # The model's cap is an attribute GPT.generate reads; set per sentence so the knob applies.
+    runtime.model.gpt.max_gen_mel_tokens = audio_tokens
     kwargs: dict[str, Any] = {
         "do_sample": gen.do_sample,
         "top_p": gen.top_p,
@@ -278,16 +302,17 @@ def synthesize(
     import torch
 
     model, plan = runtime.model, runtime.plan
-    tokens_per_sentence = tokenize(runtime, text, gen, hook)
+    sentences = tokenize(runtime, text, gen, hook)
     cond = profile.gpt_cond_latent.to(runtime.device, runtime.compute_dtype)
     speaker = profile.speaker_embedding.to(runtime.device, runtime.decoder_dtype)
-    kwargs = _generate_kwargs(runtime, gen)
     wavs = []
     generated = decode_s = 0.0
     probe = _DtypeProbe(runtime, hook)
     try:
         with torch.inference_mode(), plan.autocast():
-            for text_tokens in tokens_per_sentence:
+            for sentence in sentences:
+                text_tokens = sentence.tokens
+                kwargs = _generate_kwargs(runtime, gen, audio_token_target(runtime, sentence.text, gen))
                 with GenerationTimer(hook) as timer:
                     codes = model.gpt.generate(
                         cond_latents=cond, text_inputs=text_tokens, num_return_sequences=model.gpt_batch_size,
@@ -336,14 +361,15 @@ def stream(
     import torch
 
     model, plan = runtime.model, runtime.plan
-    tokens_per_sentence = tokenize(runtime, text, gen, hook)
+    sentences = tokenize(runtime, text, gen, hook)
     cond = profile.gpt_cond_latent.to(runtime.device, runtime.compute_dtype)
     speaker = profile.speaker_embedding.to(runtime.device, runtime.decoder_dtype)
-    kwargs = _generate_kwargs(runtime, gen)
     total_tokens, decode_s = 0, 0.0
     probe = _DtypeProbe(runtime, hook)
     try:
-        for text_tokens in tokens_per_sentence:
+        for sentence in sentences:
+            text_tokens = sentence.tokens
+            kwargs = _generate_kwargs(runtime, gen, audio_token_target(runtime, sentence.text, gen))
             with torch.inference_mode(), plan.autocast():
                 with hook.stage("gpt_prefill"):
                     fake_inputs = model.gpt.compute_embeddings(cond, text_tokens)

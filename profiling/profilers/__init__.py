@@ -1,4 +1,4 @@
-"""The profiler suite: repeat any run under cProfile, line_profiler, py-spy, torch.profiler or memory tracking.
+"""The profiler suite: repeat any run under cProfile, line_profiler, py-spy, torch.profiler, memory or roofline.
 
 One module per profiler; ``session.run_profile`` runs a request plain (the
 baseline for overhead) and then under each chosen profiler, stores every run
@@ -19,6 +19,7 @@ PROFILERS: dict[str, str] = {
     "pyspy": "profiling.profilers.pyspy:PySpyProfiler",
     "torch": "profiling.profilers.torchprof:TorchProfiler",
     "memory": "profiling.profilers.memory:MemoryProfiler",
+    "roofline": "profiling.profilers.roofline:RooflineProfiler",
 }
 PROFILER_NAMES: tuple[str, ...] = tuple(PROFILERS)
 

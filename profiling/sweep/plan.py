@@ -88,7 +88,9 @@ def _configs_for(spec: SweepSpec, grid: EngineGrid) -> list[SweepConfig]:
         _, resolved = validate_request(BenchRequest(settings=settings, text="check", mode=spec.mode, voice=grid.voice))
         varied = (
             (("precision", precision),) if len(grid.precisions) > 1 else ()
-        ) + tuple((n, resolved.knobs[n]) for n in names) + tuple(zip(chunk_names, chunk_values, strict=True))
+        ) + tuple((n, resolved.knobs[n]) for n in names) + tuple(zip(chunk_names, chunk_values, strict=True)) + (
+            (("voice", grid.voice_name),) if grid.voice_name else ()
+        )
         configs.append(SweepConfig(resolved, spec.mode, varied, chunking, grid.voice))
     return configs
 

@@ -21,8 +21,9 @@ _TOP_KEYS = {
     "name", "description", "engines", "texts", "repeats", "warmup", "mode", "shuffle", "seed",
     "save_audio", "reference", "chunking", "max_chars", "blocks",
 }
-_ENGINE_KEYS = {"engine", "device", "precisions", "knobs", "grid", "seed", "voice"}
+_ENGINE_KEYS = {"engine", "device", "precisions", "knobs", "grid", "seed", "voice", "voices"}
 _VOICE_KEYS = {"speaker", "reference_audio", "reference_text"}
+_AXIS_VOICE_KEYS = {"name", *_VOICE_KEYS}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class EngineGrid:
     grid: tuple[tuple[str, tuple[KnobValue, ...]], ...] = ()
     seed: int = 0
     voice: Voice = field(default_factory=Voice)
+    #: Set when the voice is one value of a ``voices`` axis: shown in labels as ``voice=<name>``.
+    voice_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class SweepSpec:
                 {
                     "engine": e.engine, "device": e.device, "precisions": list(e.precisions),
                     "knobs": dict(e.knobs), "grid": {k: list(v) for k, v in e.grid}, "seed": e.seed,
-                    "voice": {k: str(v) for k, v in asdict(e.voice).items() if v is not None},
+                    **_voice_dict(e),
                 }
                 for e in self.engines
             ],
@@ -115,6 +118,44 @@ def _int(data: Mapping[str, Any], key: str, default: int) -> int:
     return value
 
 
+def _voice_dict(grid: EngineGrid) -> dict[str, Any]:
+    voice = {k: str(v) for k, v in asdict(grid.voice).items() if v is not None}
+    return {"voices": [{"name": grid.voice_name, **voice}]} if grid.voice_name else {"voice": voice}
+
+
+def _voice(voice: Mapping[str, Any]) -> Voice:
+    reference_audio = Path(str(voice["reference_audio"])).expanduser() if voice.get("reference_audio") else None
+    if reference_audio is not None and not reference_audio.is_file():
+        raise InputError(f"sweep: reference audio not found: {reference_audio}")
+    return Voice(
+        speaker=str(voice["speaker"]) if voice.get("speaker") else None,
+        reference_audio=reference_audio,
+        reference_text=str(voice["reference_text"]) if voice.get("reference_text") else None,
+    )
+
+
+def _voices(entry: Mapping[str, Any]) -> list[tuple[str, Voice]]:
+    """The entry's ``voice``, or each voice of its ``voices`` axis with its name."""
+    if "voices" not in entry:
+        voice = _mapping(entry.get("voice"), "voice")
+        _unknown(list(voice), _VOICE_KEYS, "voice")
+        return [("", _voice(voice))]
+    if "voice" in entry:
+        raise InputError("sweep: give an engine either 'voice' or a 'voices' axis, not both")
+    raw = entry["voices"]
+    if not isinstance(raw, list) or not raw:
+        raise InputError("sweep: 'voices' must be a non-empty list of {name, reference_audio, reference_text}")
+    voices = []
+    for index, item in enumerate(raw):
+        item = _mapping(item, "voices[]")
+        _unknown(list(item), _AXIS_VOICE_KEYS, "a voices entry")
+        voices.append((str(item.get("name") or f"voice{index}"), _voice(item)))
+    names = [name for name, _ in voices]
+    if len(set(names)) != len(names):
+        raise InputError("sweep: every voice of a 'voices' axis needs its own name")
+    return voices
+
+
 def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
     """Build and check a spec from parsed YAML/TOML (or a dashboard form)."""
     data = _mapping(data, "the sweep file")
@@ -132,24 +173,17 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
         if not entry.get("engine"):
             raise InputError("sweep: every engines entry needs 'engine'")
         grid = _mapping(entry.get("grid"), "grid")
-        voice = _mapping(entry.get("voice"), "voice")
-        _unknown(list(voice), _VOICE_KEYS, "voice")
-        reference_audio = Path(str(voice["reference_audio"])).expanduser() if voice.get("reference_audio") else None
-        if reference_audio is not None and not reference_audio.is_file():
-            raise InputError(f"sweep: reference audio not found: {reference_audio}")
-        engines.append(EngineGrid(
-            engine=str(entry["engine"]),
-            device=str(entry.get("device", "cpu")),
-            precisions=tuple(str(p) for p in _as_tuple(entry.get("precisions", "fp32"))),
-            knobs=dict(_mapping(entry.get("knobs"), "knobs")),
-            grid=tuple((str(k), _as_tuple(v)) for k, v in grid.items()),
-            seed=_int(entry, "seed", 0),
-            voice=Voice(
-                speaker=str(voice["speaker"]) if voice.get("speaker") else None,
-                reference_audio=reference_audio,
-                reference_text=str(voice["reference_text"]) if voice.get("reference_text") else None,
-            ),
-        ))
+        for voice_name, voice in _voices(entry):
+            engines.append(EngineGrid(
+                engine=str(entry["engine"]),
+                device=str(entry.get("device", "cpu")),
+                precisions=tuple(str(p) for p in _as_tuple(entry.get("precisions", "fp32"))),
+                knobs=dict(_mapping(entry.get("knobs"), "knobs")),
+                grid=tuple((str(k), _as_tuple(v)) for k, v in grid.items()),
+                seed=_int(entry, "seed", 0),
+                voice=voice,
+                voice_name=voice_name,
+            ))
         if any(not values for _, values in engines[-1].grid):
             raise InputError("sweep: every grid entry needs at least one value")
     texts = data.get("texts", "short")

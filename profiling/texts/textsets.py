@@ -21,6 +21,9 @@ TARGET_AUDIO_S: dict[str, float] = {"audio_1s": 1.0, "audio_5s": 5.0, "audio_10s
 #: The fixed sentence set for relative word error rate.
 WER_SET = "harvard"
 
+#: Language of each set that is not English (an XTTS language code; the length model reads it).
+TEXT_SET_LANGUAGES: dict[str, str] = {"pt_br": "pt", "es": "es", "fr": "fr", "de": "de"}
+
 
 @dataclass(frozen=True)
 class TextItem:
@@ -39,6 +42,7 @@ class TextSet:
     description: str
     items: tuple[TextItem, ...]
     target_audio_s: float | None = None
+    language: str = "en"
 
     def __len__(self) -> int:
         return len(self.items)
@@ -61,7 +65,7 @@ def load_text_set(name: str) -> TextSet:
         elif stripped:
             texts.append(stripped)
     items = tuple(TextItem(f"{name}-{index:02d}", text) for index, text in enumerate(texts))
-    return TextSet(name, description, items, TARGET_AUDIO_S.get(name))
+    return TextSet(name, description, items, TARGET_AUDIO_S.get(name), TEXT_SET_LANGUAGES.get(name, "en"))
 
 
 def inline_text_set(texts: list[str], name: str = "inline") -> TextSet:
