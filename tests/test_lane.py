@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from datetime import datetime, timedelta
 
 from gradio_client import Client
 
+from dashboard.lane import MeasurementLane
 from profiling.store.results import ResultsStore
 from tests.dashboard_server import DashboardServer
 
@@ -24,18 +25,26 @@ def test_stream_and_synthesis_sent_together_do_not_overlap(server: DashboardServ
     synthesis = {"engine": "piper", "text": TEXT, "repeats": 4, "warmup": 0, "knobs": {"deterministic": True}}
     stream_job = client.submit(TEXT, api_name="/stream")
     synth_job = client.submit(json.dumps(synthesis), api_name="/synthesize_json")
-    seen_busy = ""
-    deadline = time.monotonic() + 120
-    while not (stream_job.done() and synth_job.done()) and time.monotonic() < deadline:
-        status = client.predict(api_name="/lane_status")
-        seen_busy = status if "busy" in status else seen_busy
-        time.sleep(0.05)
-    stream_job.result(timeout=120), synth_job.result(timeout=120)
+    stream_job.result(timeout=300), synth_job.result(timeout=300)
     runs = ResultsStore(server.data_dir).runs_dataframe()
     stream_runs, synth_runs = runs[runs["mode"] == "stream"], runs[runs["mode"] == "batch"]
     assert len(stream_runs) >= 1 and len(synth_runs) == 4
     (a_start, a_end), (b_start, b_end) = _interval(stream_runs), _interval(synth_runs)
     assert a_end <= b_start or b_end <= a_start, "a stream and a synthesis were measured at the same time"
-    # The page can say what a waiting run waits for.
-    assert "busy" in seen_busy and ("stream on piper" in seen_busy or "synthesis on piper" in seen_busy)
     assert "idle" in client.predict(api_name="/lane_status")
+
+
+def test_the_lane_says_what_runs_and_runs_one_thing_at_a_time() -> None:
+    """What the page shows while a run holds the lane, and that a second holder waits for the first."""
+    lane = MeasurementLane()
+    assert "idle" in lane.describe()
+    order: list[str] = []
+    with lane.hold("stream on piper"):
+        assert "busy" in lane.describe() and "stream on piper" in lane.describe()
+        waiter = threading.Thread(target=lambda: lane.hold("synthesis on piper").__enter__() or order.append("2"))
+        waiter.start()
+        waiter.join(timeout=0.3)
+        assert waiter.is_alive()  # still waiting: the lane is held
+        order.append("1")
+    waiter.join(timeout=10)
+    assert order == ["1", "2"] and "synthesis on piper" in lane.describe()

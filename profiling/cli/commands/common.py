@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from engines.base import DEFAULT_MAX_TEXT_CHARS
+from engines.base import DEFAULT_MAX_TEXT_CHARS, SynthesisSettings, Voice
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
 from profiling import api
@@ -56,6 +56,14 @@ def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         speaker=args.speaker, reference_audio=args.reference_audio, reference_text=args.reference_text,
         knobs=parse_knobs(args.knob),
     )
+
+
+def settings_from_args(args: argparse.Namespace) -> SynthesisSettings:
+    return api.settings(args.engine, args.device, args.precision, args.seed, parse_knobs(args.knob))
+
+
+def voice_from_args(args: argparse.Namespace) -> Voice:
+    return api.voice(args.speaker, args.reference_audio, args.reference_text)
 
 
 def text_from_args(args: argparse.Namespace) -> str:
