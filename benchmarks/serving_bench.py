@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from engines.base import SynthesisSettings, Voice
-from profiling.load.client import ClientOptions
-from profiling.load.metrics import Slo
-from profiling.load.null_target import FaultSettings
-from profiling.load.runner import LoadTest, run_load_test
-from profiling.load.targets import TargetSpec
+from profiling.loadgen.client import ClientOptions
+from profiling.loadgen.metrics import Slo
+from profiling.loadgen.null_target import FaultSettings
+from profiling.loadgen.runner import LoadTest, run_load_test
+from profiling.loadgen.targets import TargetSpec
 from profiling.run.runner import EnginePool
 from profiling.store.results import ResultsStore
 from profiling.texts.textsets import load_text_set

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from profiling.core.environment import capture_environment  # noqa: E402
 from profiling.store.results import ResultsStore  # noqa: E402
 from profiling.store.sweeps import sweep_runs_dataframe  # noqa: E402
-from profiling.sweep.execute import ExecutorChoice, run_sweep  # noqa: E402
-from profiling.sweep.plan import plan  # noqa: E402
-from profiling.sweep.scheduler import reloads, schedule, unit_id  # noqa: E402
-from profiling.sweep.spec import load_sweep_spec  # noqa: E402
+from profiling.sweeps.execute import ExecutorChoice, run_sweep  # noqa: E402
+from profiling.sweeps.plan import plan  # noqa: E402
+from profiling.sweeps.scheduler import reloads, schedule, unit_id  # noqa: E402
+from profiling.sweeps.spec import load_sweep_spec  # noqa: E402
 
 SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "piper_quick.yaml"
 

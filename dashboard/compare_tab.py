@@ -34,8 +34,8 @@ from profiling.analysis.compare import (
 from profiling.analysis.pareto import sweep_quality
 from profiling.run.inputs import load_yaml_mapping
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
-from profiling.sweep.execute import ExecutorChoice, SweepProgress, executors
-from profiling.sweep.spec import spec_from_mapping
+from profiling.sweeps.execute import ExecutorChoice, SweepProgress, executors
+from profiling.sweeps.spec import spec_from_mapping
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
 from profiling import api
-from profiling.sweep.execute import SweepProgress
+from profiling.sweeps.execute import SweepProgress
 
 log = logging.getLogger(__name__)
 

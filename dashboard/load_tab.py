@@ -22,12 +22,13 @@ from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
 from engines.errors import InputError
 from engines.registry import available_engines, capabilities
+from profiling import api
 from profiling.analysis.load_plots import latency_vs_load, request_timeline, throughput_vs_load, ttfa_distribution
-from profiling.load.client import ClientOptions, RequestRow
-from profiling.load.metrics import RateMetrics, Slo
-from profiling.load.runner import LoadResult, LoadTest, run_load_test
-from profiling.load.schedule import parse_rates
-from profiling.load.targets import TargetSpec
+from profiling.loadgen.client import ClientOptions, RequestRow
+from profiling.loadgen.metrics import RateMetrics, Slo
+from profiling.loadgen.runner import LoadResult, LoadTest
+from profiling.loadgen.schedule import parse_rates
+from profiling.loadgen.targets import TargetSpec
 from profiling.run.inputs import parse_knobs
 from profiling.store.load import LoadStore
 from profiling.texts.textsets import text_set_names
@@ -158,7 +159,7 @@ def build(ctx: DashboardContext) -> None:
             try:
                 # In the lane: a load test must not share the cores with another measured run.
                 with ctx.lane.hold("a load test"):
-                    box["result"] = run_load_test(test, ctx.store, on_progress, on_rate)
+                    box["result"] = api.run_load(test, store=ctx.store, progress=on_progress, on_rate=on_rate).result
             except Exception as error:  # shown as one line; rates finished so far stay stored
                 box["error"] = error
 

@@ -29,7 +29,7 @@ from profiling import api
 from profiling.analysis.run_plots import timeline_figure
 from profiling.core.records import RunRecord, RunStatus
 from profiling.run.runner import BenchRequest, BenchResult, validate_request
-from profiling.sweep.streaming import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
+from profiling.sweeps.streaming import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
 
 DEFAULT_TEXT = (
     "Streaming speech synthesis starts speaking before the whole text is ready. "

@@ -20,8 +20,8 @@ from __future__ import annotations
 import importlib.util
 import shlex
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from engines.base import AudioChunk, KnobValue, SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE, engine_class
-from profiling.analysis import plots
+from profiling.analysis import load_plots, plots
 from profiling.analysis.compare import per_config_table, run_groups
 from profiling.analysis.run_plots import (
     rtf_figure,
@@ -44,6 +44,10 @@ from profiling.audio.playback import PlaybackSettings
 from profiling.core.device import TimingMode
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import Summary, measured
+from profiling.loadgen.client import ClientOptions
+from profiling.loadgen.metrics import RateMetrics, Slo
+from profiling.loadgen.runner import LoadProgress, LoadResult, LoadTest, run_load_test
+from profiling.loadgen.targets import TargetSpec
 from profiling.profilers import parse_profiler_names
 from profiling.profilers.common import ProfileOptions, ProfilerStatus
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
@@ -51,12 +55,12 @@ from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
 from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
-from profiling.sweep.execute import ExecutorChoice, SweepOutcome, SweepProgressCallback, run_sweep
-from profiling.sweep.spec import SweepSpec, load_sweep_spec, spec_from_mapping
+from profiling.sweeps.execute import ExecutorChoice, SweepOutcome, SweepProgressCallback, run_sweep
+from profiling.sweeps.spec import SweepSpec, load_sweep_spec, spec_from_mapping
 
 __all__ = [
-    "BenchRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
-    "bench", "default_device", "device_for", "profile", "runs", "stream", "sweep",
+    "BenchRun", "LoadRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
+    "bench", "default_device", "device_for", "load", "profile", "runs", "stream", "sweep",
 ]
 
 #: Chunker choices for ``stream``: the lab's text chunker (one synthesis per chunk) or the engine's own.
@@ -482,6 +486,72 @@ def sweep(
     target = store or open_store(data_dir)
     outcome = run_sweep(parsed, target, pool or shared_pool(), progress, cancel, executor)
     return SweepRun(outcome, target)
+
+
+# --- load tests -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """A load test as measured: per-load metrics, the capacity under the SLO, and every request."""
+
+    test: LoadTest
+    result: LoadResult
+    store: ResultsStore | None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per offered load (rate or users): percentiles, throughput, goodput, errors, SLO."""
+        rows = []
+        for m in self.result.metrics:
+            ttfa, e2e = m.dist("audible_ttfa_s"), m.dist("e2e_s")
+            rows.append({
+                "load": m.label, "offered_per_s": m.offered_per_s, "users": m.users, "sent": m.sent, "ok": m.ok,
+                "ttfa_p50_s": ttfa.p50, "ttfa_p95_s": ttfa.p95, "ttfa_p99_s": ttfa.p99,
+                "e2e_p50_s": e2e.p50, "e2e_p95_s": e2e.p95, "e2e_p99_s": e2e.p99,
+                "throughput_per_min": m.throughput_per_min, "goodput_per_min": m.goodput_per_min,
+                "error_rate": m.error_rate, "underruns": m.underruns, "sustainable": m.sustainable,
+                "client_limited": m.client_limited, "slo_met": m.slo_met,
+            })
+        return pd.DataFrame(rows)
+
+    def requests(self) -> pd.DataFrame:
+        """Every request of every load (the client's timeline of each)."""
+        return pd.DataFrame([{**asdict(row), "load": run.schedule.label} for run in self.result.runs
+                             for row in run.rows])
+
+    def plot(self) -> go.Figure:
+        """Audible TTFA percentiles against offered load, with the SLO line and the capacity marked."""
+        capacity = self.result.capacity
+        at = capacity.users if self.test.users else capacity.rate_per_s
+        return load_plots.latency_vs_load(self.to_dataframe(), self.test.slo.ttfa_ms, at)
+
+
+def load(
+    engine: str = DEFAULT_ENGINE, rates: Sequence[float] = (1.0,), *, users: Sequence[int] = (), workers: int = 1,
+    duration_s: float = 20.0, max_requests: int = 1000, url: str = "", null_target: bool = False,
+    device: str = "cpu", slo_ttfa_ms: float = 800.0, seed: int = 0, text_set: str = "medium",
+    warmup: int = 2, data_dir: Path | str | None = None, store: ResultsStore | None = None, save: bool = True,
+    progress: LoadProgress | None = None, **knobs: KnobValue,
+) -> LoadRun:
+    """A load test: ``engine`` served here (``workers`` replicas, knobs as keywords), the null target, or a
+    loopback ``url``; open-loop ``rates`` (requests/s) or closed-loop ``users``; every loop bounded by
+    ``duration_s`` and ``max_requests``.
+
+    >>> load("piper", rates=(1, 2, 4), workers=2, duration_s=20).to_dataframe()  # doctest: +SKIP
+    """
+    kind = "url" if url else "null" if null_target else "lab"
+    spec = TargetSpec(kind=kind, engine=engine, workers=workers, device=device,
+                      knobs=tuple((k, str(v)) for k, v in knobs.items()), url=url)
+    test = LoadTest(target=spec, rates=tuple(float(r) for r in rates), users=tuple(int(u) for u in users),
+                    duration_s=duration_s, max_requests=max_requests, seed=seed, text_set=text_set,
+                    client=ClientOptions(warmup=warmup), slo=Slo(ttfa_ms=slo_ttfa_ms))
+    return run_load(test, store=store or (open_store(data_dir) if save else None), progress=progress)
+
+
+def run_load(test: LoadTest, *, store: ResultsStore | None = None, progress: LoadProgress | None = None,
+             on_rate: Callable[[RateMetrics], None] | None = None) -> LoadRun:
+    """Run a prepared ``LoadTest`` (what the CLI and the Load tab build); each load stored as it ends."""
+    return LoadRun(test, run_load_test(test, store, progress, on_rate), store)
 
 
 @dataclass(frozen=True)

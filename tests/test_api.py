@@ -81,9 +81,19 @@ def test_device_for_falls_back_to_the_cpu_where_the_engine_cannot_run() -> None:
     assert api.default_device() in ("cpu", "cuda")
 
 
-def test_from_profiling_import_sweep_is_callable_in_any_import_order() -> None:
-    """``profiling.sweep`` is both the API function's name and a subpackage; either import order must work."""
-    for first in ("import profiling.sweep.execute", "from profiling import bench"):
-        code = f"{first}\nfrom profiling import sweep\nprint(callable(sweep))"
+def test_from_profiling_import_sweep_and_load_are_the_api_functions_in_any_import_order() -> None:
+    """The subpackages (``sweeps``, ``loadgen``) never shadow the API's functions, whatever was imported first."""
+    for first in ("import profiling.sweeps.execute", "import profiling.loadgen", "from profiling import bench"):
+        code = (f"{first}\nfrom profiling import sweep, load, api\n"
+                "print(sweep is api.sweep, load is api.load)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == "True", first
+        assert out.stdout.strip() == "True True", first
+
+
+def test_load_through_the_api_measures_the_null_target(tmp_path: Path) -> None:
+    run = api.load(null_target=True, rates=(4.0,), duration_s=2.0, max_requests=20, warmup=0, data_dir=tmp_path)
+    frame = run.to_dataframe()
+    assert list(frame["offered_per_s"]) == [4.0] and frame["sent"].iloc[0] >= 1
+    assert frame["ok"].iloc[0] == frame["sent"].iloc[0]  # the null target answers every request
+    assert len(run.requests()) >= frame["sent"].iloc[0]
+    assert {t.name for t in run.plot().data} >= {"TTFA p95"}

@@ -21,12 +21,12 @@ import soundfile
 from engines.base import SynthesisSettings
 from engines.errors import InputError
 from profiling.cli.main import main
-from profiling.load.client import ClientOptions, RateRun, RequestRow, run_rate
-from profiling.load.metrics import Distribution, Slo, capacity, rate_metrics
-from profiling.load.null_target import FaultSettings
-from profiling.load.runner import LoadTest, run_load_test
-from profiling.load.schedule import arrival_schedule, closed_loop, parse_rates
-from profiling.load.targets import Target, TargetSpec, running_target
+from profiling.loadgen.client import ClientOptions, RateRun, RequestRow, run_rate
+from profiling.loadgen.metrics import Distribution, Slo, capacity, rate_metrics
+from profiling.loadgen.null_target import FaultSettings
+from profiling.loadgen.runner import LoadTest, run_load_test
+from profiling.loadgen.schedule import arrival_schedule, closed_loop, parse_rates
+from profiling.loadgen.targets import Target, TargetSpec, running_target
 from profiling.serve.protocol import ApiError
 from profiling.serve.workers import Job, WorkerPool
 from profiling.store.load import LoadStore

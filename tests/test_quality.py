@@ -13,8 +13,8 @@ from profiling.audio.intelligibility import WER_LABEL, Recognizer, pooled_wer, t
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import sweep_runs_dataframe
-from profiling.sweep.execute import run_sweep
-from profiling.sweep.spec import spec_from_mapping
+from profiling.sweeps.execute import run_sweep
+from profiling.sweeps.spec import spec_from_mapping
 from profiling.texts.textsets import load_text_set
 
 

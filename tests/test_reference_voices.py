@@ -9,8 +9,8 @@ import soundfile
 
 from engines.errors import InputError
 from profiling.audio.reference_voices import f5_example_references, piper_references, sweep_voices_block
-from profiling.sweep.plan import plan
-from profiling.sweep.spec import spec_from_mapping
+from profiling.sweeps.plan import plan
+from profiling.sweeps.spec import spec_from_mapping
 
 
 def test_piper_references_reach_each_length_with_exact_transcripts(tmp_path: Path) -> None:

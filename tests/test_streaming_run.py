@@ -15,7 +15,7 @@ from profiling.cli.main import main
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 from profiling.store.results import ResultsStore
-from profiling.sweep.streaming import StreamingSweep, replay, run_streaming_sweep
+from profiling.sweeps.streaming import StreamingSweep, replay, run_streaming_sweep
 from tests.dashboard_server import DashboardServer
 
 TEXT = (

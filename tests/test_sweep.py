@@ -15,10 +15,10 @@ import pytest
 from engines.errors import InputError
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
-from profiling.sweep.execute import run_sweep
-from profiling.sweep.plan import plan
-from profiling.sweep.scheduler import reloads, schedule, unit_id
-from profiling.sweep.spec import load_sweep_spec, spec_from_mapping
+from profiling.sweeps.execute import run_sweep
+from profiling.sweeps.plan import plan
+from profiling.sweeps.scheduler import reloads, schedule, unit_id
+from profiling.sweeps.spec import load_sweep_spec, spec_from_mapping
 from profiling.texts.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
 from tests.conftest import REPO_ROOT
 

@@ -19,8 +19,8 @@ from engines.errors import InputError
 from profiling.core.records import RunRecord
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
-from profiling.sweep.execute import ExecutorChoice, SweepProgress, run_sweep
-from profiling.sweep.spec import spec_from_mapping
+from profiling.sweeps.execute import ExecutorChoice, SweepProgress, run_sweep
+from profiling.sweeps.spec import spec_from_mapping
 from tests.conftest import REPO_ROOT
 from tests.test_sweep import _assert_intact, _wait_for_runs
 

@@ -8,14 +8,15 @@ import sys
 
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
+from profiling import api
 from profiling.audio.playback import PlaybackSettings
 from profiling.cli.commands.common import add_store_args, open_store
-from profiling.load.client import ClientOptions, RequestRow
-from profiling.load.metrics import RateMetrics, Slo
-from profiling.load.null_target import FaultSettings
-from profiling.load.runner import LoadTest, run_load_test
-from profiling.load.schedule import parse_rates
-from profiling.load.targets import TargetSpec
+from profiling.loadgen.client import ClientOptions, RequestRow
+from profiling.loadgen.metrics import RateMetrics, Slo
+from profiling.loadgen.null_target import FaultSettings
+from profiling.loadgen.runner import LoadTest
+from profiling.loadgen.schedule import parse_rates
+from profiling.loadgen.targets import TargetSpec
 from profiling.run.inputs import parse_knobs
 
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"load test: {test.target.label}; {len(test.schedules())} loads x {test.duration_s:g} s; "
           f"seed {test.seed}; texts {test.text_set}", flush=True)
-    result = run_load_test(test, store, progress, rate_done)
+    result = api.run_load(test, store=store, progress=progress, on_rate=rate_done).result
     print(rate_table(result.metrics, test.slo))
     print(result.capacity.describe())
     if any(m.client_limited for m in result.metrics):

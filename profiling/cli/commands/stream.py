@@ -27,7 +27,7 @@ from profiling.cli.commands.common import (
 from profiling.core.records import RunRecord, RunStatus
 from profiling.core.stats import measured
 from profiling.run.runner import BenchRequest, EnginePool, validate_request
-from profiling.sweep.streaming import (
+from profiling.sweeps.streaming import (
     StreamingSweep,
     SweepResult,
     parse_sizes,

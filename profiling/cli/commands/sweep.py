@@ -14,16 +14,16 @@ from profiling.analysis.compare import per_config_table, reference_drift
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
 from profiling.store.sweeps import completed_keys
-from profiling.sweep.execute import (
+from profiling.sweeps.execute import (
     ExecutorChoice,
     SweepProgress,
     check_executor,
     executors,
     register_plan,
 )
-from profiling.sweep.plan import plan
-from profiling.sweep.scheduler import reloads, schedule
-from profiling.sweep.spec import load_sweep_spec
+from profiling.sweeps.plan import plan
+from profiling.sweeps.scheduler import reloads, schedule
+from profiling.sweeps.spec import load_sweep_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ from engines.errors import InputError
 from profiling.core.records import RunMode
 from profiling.run.runner import BenchRequest, validate_request
 from profiling.store.sweeps import SweepConfigRow
-from profiling.sweep.spec import EngineGrid, SweepSpec
+from profiling.sweeps.spec import EngineGrid, SweepSpec
 from profiling.texts.textsets import TextItem
 
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from profiling.audio.pcm import WAV_HEADER_BYTES, parse_wav_header
 from profiling.audio.playback import PlaybackSettings, simulate_playback
-from profiling.load.schedule import Schedule
-from profiling.load.targets import Target
+from profiling.loadgen.schedule import Schedule
+from profiling.loadgen.targets import Target
 
 #: Full-scale fraction above which a sample counts as audible (the lab's silence threshold, JoinSettings).
 AUDIBLE_THRESHOLD = 0.02

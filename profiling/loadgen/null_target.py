@@ -4,7 +4,7 @@ With no faults it measures the generator itself (its scheduling lag and highest 
 since the server costs next to nothing). Faults, set as data: a stall after some chunk, a 500 every
 n-th request, a slow answer (the connection is held before the status line), a non-audio body,
 malformed PCM (an odd byte count), a stream that breaks mid-way, leading silence.
-Run as ``python -m profiling.load.null_target --port 0 [--faults JSON]``; it prints the lab server's ready line.
+Run as ``python -m profiling.loadgen.null_target --port 0 [--faults JSON]``; it prints the lab server's ready line.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def create_null_app(defaults: FaultSettings) -> FastAPI:
 def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m profiling.load.null_target")
+    parser = argparse.ArgumentParser(prog="python -m profiling.loadgen.null_target")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--faults", default="", help="FaultSettings as JSON")

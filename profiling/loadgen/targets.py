@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import httpx
 
 from engines.errors import InputError
-from profiling.load.null_target import READY_PREFIX, FaultSettings
+from profiling.loadgen.null_target import READY_PREFIX, FaultSettings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ALLOW_REMOTE_ENV = "TTSPERF_ALLOW_REMOTE"
@@ -79,7 +79,7 @@ def check_url(url: str) -> str:
 
 def server_command(spec: TargetSpec) -> list[str]:
     if spec.kind == "null":
-        return [sys.executable, "-m", "profiling.load.null_target", "--port", "0", "--faults", spec.faults.to_json()]
+        return [sys.executable, "-m", "profiling.loadgen.null_target", "--port", "0", "--faults", spec.faults.to_json()]
     command = [sys.executable, "-m", "profiling", "serve", "--engine", spec.engine, "--device", spec.device,
                "--workers", str(spec.workers), "--port", "0", "--queue-size", str(spec.queue_size),
                "--timeout", str(spec.request_timeout_s)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engines.errors import InputError
-from profiling.load.client import RateRun, RequestRow
+from profiling.loadgen.client import RateRun, RequestRow
 
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 #: Per-request metrics summarised per rate, in table order.

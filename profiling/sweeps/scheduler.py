@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from engines.base import SynthesisSettings
 from engines.registry import capabilities
 from profiling.store.sweeps import SweepRunKey
-from profiling.sweep.plan import SweepConfig, SweepPlan
+from profiling.sweeps.plan import SweepConfig, SweepPlan
 from profiling.texts.textsets import TextItem
 
 

@@ -1,6 +1,6 @@
 """The Ray executor: one ``EngineWorker`` actor per unit (loaded model), results taken with ``ray.wait``.
 
-The only module that imports Ray (the optional ``cluster`` extra); ``profiling.sweep.execute`` imports
+The only module that imports Ray (the optional ``cluster`` extra); ``profiling.sweeps.execute`` imports
 it only when ``--executor ray`` is chosen. The driver keeps the store: actors run ``perform`` on their
 own ``EnginePool`` and return records; ``deliver`` writes them with the same resume keys as the local
 executor, so either executor can finish what the other started.
@@ -36,9 +36,9 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError, WorkerCrash
 
 from engines.errors import InputError
 from profiling.run.runner import EnginePool
-from profiling.sweep.execute import Deliver, ExecutorChoice, RunResult, RunTask, perform, tasks_for
-from profiling.sweep.scheduler import Block
-from profiling.sweep.spec import SweepSpec
+from profiling.sweeps.execute import Deliver, ExecutorChoice, RunResult, RunTask, perform, tasks_for
+from profiling.sweeps.scheduler import Block
+from profiling.sweeps.spec import SweepSpec
 
 IN_FLIGHT = 2
 MAX_RESTARTS = 3

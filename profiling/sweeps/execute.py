@@ -6,7 +6,7 @@ touches the store); ``store_result`` writes them in the driver, the one writer, 
 the same transaction (``profiling.store.sweeps``). So a killed sweep resumes exactly where it stopped,
 whichever executor ran its earlier part: nothing finished is lost, nothing finished runs twice.
 
-Executors: ``local`` (this process, the default) and ``ray`` (``profiling.sweep.ray_executor``, the
+Executors: ``local`` (this process, the default) and ``ray`` (``profiling.sweeps.ray_executor``, the
 optional ``cluster`` extra, imported only when chosen).
 """
 
@@ -26,9 +26,9 @@ from profiling.core.records import RunRecord, RunStatus
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import completed_keys, register_sweep, save_keyed_run
-from profiling.sweep.plan import SweepPlan, config_rows, plan
-from profiling.sweep.scheduler import Block, ScheduledRun, schedule
-from profiling.sweep.spec import SweepSpec
+from profiling.sweeps.plan import SweepPlan, config_rows, plan
+from profiling.sweeps.scheduler import Block, ScheduledRun, schedule
+from profiling.sweeps.spec import SweepSpec
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ def run_sweep(
     if choice.name == "local":
         outcome.failure = run_local(spec, blocks, deliver, pool or EnginePool(), cancel)
     else:
-        module = importlib.import_module("profiling.sweep.ray_executor")
+        module = importlib.import_module("profiling.sweeps.ray_executor")
         outcome.failure = module.run_ray(spec, blocks, deliver, choice, cancel)
     # A cancel during the last run: say so rather than "finished".
     outcome.cancelled = cancel is not None and cancel.is_set() and outcome.completed < total

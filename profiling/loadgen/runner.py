@@ -11,10 +11,10 @@ from typing import Any
 
 from engines.errors import InputError
 from profiling.core.environment import capture_environment
-from profiling.load.client import ClientOptions, RateRun, RequestRow, run_rate
-from profiling.load.metrics import Capacity, RateMetrics, Slo, capacity, rate_metrics
-from profiling.load.schedule import Schedule, arrival_schedule, closed_loop
-from profiling.load.targets import TargetSpec, running_target
+from profiling.loadgen.client import ClientOptions, RateRun, RequestRow, run_rate
+from profiling.loadgen.metrics import Capacity, RateMetrics, Slo, capacity, rate_metrics
+from profiling.loadgen.schedule import Schedule, arrival_schedule, closed_loop
+from profiling.loadgen.targets import TargetSpec, running_target
 from profiling.store.load import LoadStore, StoredRate
 from profiling.store.results import ResultsStore
 from profiling.texts.textsets import load_text_set
