@@ -94,13 +94,13 @@ class StoredRate:
 class LoadStore:
     def __init__(self, store: ResultsStore) -> None:
         self.store = store
-        with store.transaction() as conn:
+        with store.connect() as conn:
             conn.executescript(_SCHEMA)
 
     def start_test(self, label: str, target: str, seed: int, settings: dict[str, Any],
                    environment: dict[str, Any]) -> str:
         test_id = f"load-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        with self.store.transaction() as conn:
+        with self.store.connect() as conn:
             conn.execute("INSERT INTO load_tests VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (test_id, datetime.now(timezone.utc).isoformat(), label, target, seed,
                           _json(settings), _json(environment)))
@@ -112,7 +112,7 @@ class LoadStore:
         def nan_none(x: float) -> float | None:
             return None if x != x else x  # NaN -> NULL
 
-        with self.store.transaction() as conn:
+        with self.store.connect() as conn:
             conn.execute(
                 "INSERT INTO load_rates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (test_id, rate.rate_index, rate.label, rate.offered_per_s, rate.users, int(rate.slo_met),
@@ -134,27 +134,27 @@ class LoadStore:
 
     # --- reading ----------------------------------------------------------------
     def tests(self) -> pd.DataFrame:
-        with self.store.transaction() as conn:
+        with self.store.connect() as conn:
             return pd.read_sql_query(
                 "SELECT t.test_id, t.created_at, t.label, t.target, t.seed, COUNT(r.rate_index) AS rates"
                 " FROM load_tests t LEFT JOIN load_rates r USING (test_id)"
                 " GROUP BY t.test_id ORDER BY t.created_at", conn)
 
     def rates(self, test_id: str) -> pd.DataFrame:
-        with self.store.transaction() as conn:
+        with self.store.connect() as conn:
             return pd.read_sql_query(
                 "SELECT * FROM load_rates WHERE test_id = ? ORDER BY rate_index", conn, params=(test_id,))
 
     def requests(self, test_id: str) -> pd.DataFrame:
         """Every request row with its headline columns; ``row_json``/``server_json`` hold the rest."""
-        with self.store.transaction() as conn:
+        with self.store.connect() as conn:
             return pd.read_sql_query(
                 "SELECT q.*, r.label AS rate_label, r.offered_per_s FROM load_requests q"
                 " JOIN load_rates r USING (test_id, rate_index)"
                 " WHERE q.test_id = ? ORDER BY q.rate_index, q.request_index", conn, params=(test_id,))
 
     def settings(self, test_id: str) -> dict[str, Any]:
-        with self.store.transaction() as conn:
+        with self.store.connect() as conn:
             row = conn.execute("SELECT settings_json FROM load_tests WHERE test_id = ?", (test_id,)).fetchone()
         if row is None:
             raise KeyError(test_id)

@@ -8,7 +8,6 @@ into place before the row that points at them is committed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -140,10 +139,6 @@ class ResultsStore:
                 yield conn
         finally:
             conn.close()
-
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        """One transaction on this store's database, for the tables other store modules own."""
-        return self._connect()
 
     # --- writing ----------------------------------------------------------------
     def audio_dir(self) -> Path:
