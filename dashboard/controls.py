@@ -17,6 +17,7 @@ import gradio as gr
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec, KnobValue
 from engines.registry import DEFAULT_ENGINE, engine_class, list_engines
+from profiling.core.hardware import cpu_isa, cpu_precision_notes
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ def capability_note(view: EngineView, device: str | None) -> str:
         reason = caps.refusal(kind, precision)
         if reason:
             lines.append(f"precision **{precision}** on {kind}: refused — {reason}")
+    if kind == "cpu":
+        for precision, note in cpu_precision_notes(cpu_isa(), caps.precisions).items():
+            lines.append(f"precision **{precision}** on this CPU: {note}")
     return "\n".join(f"- {line}" for line in lines)
 
 

@@ -6,6 +6,7 @@ Errors are always one line (no stack trace reaches the page).
 from __future__ import annotations
 
 from engines.errors import InputError
+from profiling.analysis.report import environment_lines
 from profiling.core.records import RunRecord, RunStatus
 from profiling.core.stats import Summary
 from profiling.run.runner import BenchResult
@@ -71,18 +72,27 @@ def summary_markdown(result: BenchResult) -> str:
     metrics = result.metric_summary
     rows = [f"| model load | {load_text(result.load_s)} | |"]
     for name, title in (("rtf", "RTF"), ("ttfa_s", "TTFA"), ("synth_s", "synthesis time"),
-                        ("audio_s", "audio duration"), ("peak_rss_mb", "peak RSS")):
+                        ("audio_s", "audio duration"), ("peak_rss_mb", "peak RSS"),
+                        ("gpu_peak_allocated_mb", "peak GPU allocated"), ("gpu_peak_reserved_mb", "peak GPU reserved"),
+                        ("gpu_util_mean_pct", "GPU utilisation (NVML)")):
         summary = _metric(metrics, name)
         if summary is None:
             continue
         if name == "rtf":
             cells = (f"{summary.median:.3f}", f"{summary.p95:.3f}")
-        elif name == "peak_rss_mb":
+        elif name.endswith("_mb"):
             cells = (f"{summary.median:.0f} MiB", f"{summary.p95:.0f} MiB")
+        elif name.endswith("_pct"):
+            cells = (f"{summary.median:.0f} %", f"{summary.p95:.0f} %")
         else:
             cells = (seconds(summary.median), seconds(summary.p95))
         rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
     chunks = next((r.chunks for r in reversed(result.records) if r.chunks), None)
     if chunks:
         rows.append(f"| stream chunks | {len(chunks)} | |")
-    return "\n".join(["| | median | p95 |", "|---|---:|---:|", *rows])
+    table = "\n".join(["| | median | p95 |", "|---|---:|---:|", *rows])
+    if not result.records:
+        return table
+    first = result.records[0]
+    lines = environment_lines(first.environment, first.timing_mode)
+    return table + "\n\n" + "\n".join(f"- {line}" for line in lines)

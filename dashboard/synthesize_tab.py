@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import gradio as gr
@@ -88,6 +88,9 @@ def _details(result: BenchResult) -> dict[str, Any]:
         "ttfa_median_s": ttfa.median if ttfa else None,
         "ttfa_p95_s": ttfa.p95 if ttfa else None,
         "errors": [r.error for r in result.records if r.error],
+        "timing_mode": result.records[0].timing_mode if result.records else None,
+        "load_stages_s": {t.name: t.inclusive_s for t in result.load_stages},
+        "environment": asdict(result.records[0].environment) if result.records else None,
     }
 
 
@@ -107,7 +110,7 @@ def result_outputs(result: BenchResult) -> tuple[Any, ...]:
         stage_breakdown_figure(stages, synth) if measured_any else None,
         rtf_figure(records, rtf) if measured_any else None,
         ttfa_figure(records, ttfa) if measured_any else None,
-        stage_table(stages, summarize_series(records)),
+        stage_table(stages, summarize_series(records), result.load_stages),
         _details(result),
     )
 

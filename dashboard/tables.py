@@ -7,13 +7,21 @@ from collections.abc import Sequence
 import pandas as pd
 
 from profiling.core.stats import SeriesSummary, Summary
+from profiling.core.timer import StageTiming
 
 STAGE_COLUMNS: tuple[str, ...] = ("stage", "n", "median_ms", "p95_ms", "min_ms", "max_ms")
 
 
-def stage_table(stages: Sequence[Summary], series: Sequence[SeriesSummary] = ()) -> pd.DataFrame:
-    """One row per stage (full "a/b" path), then one per item series (per token / per step), in ms."""
+def stage_table(
+    stages: Sequence[Summary], series: Sequence[SeriesSummary] = (), load_stages: Sequence[StageTiming] = ()
+) -> pd.DataFrame:
+    """The model load's stages ("load: ..."; one load, so n = 1), then one row per synthesis stage (full
+    "a/b" path), then one per item series (per token / per step), in ms."""
     rows = [
+        (f"load: {t.name}", 1, *([round(t.inclusive_s * 1000, 3)] * 4))
+        for t in load_stages
+    ]
+    rows += [
         (s.name, s.n, *(round(v * 1000, 3) for v in (s.median, s.p95, s.minimum, s.maximum)))
         for s in stages
     ]

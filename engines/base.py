@@ -137,6 +137,9 @@ class Capabilities:
     #: Why precisions the lab knows but this engine lacks are missing (shown in the UI).
     precision_note: str = ""
     sample_rate: int | None = None
+    #: What runs the model ("torch", "onnxruntime"): torch on CUDA queues kernels, so its stage
+    #: edges must wait for the device; ONNX Runtime's calls return when the work is done.
+    framework: str = ""
 
     def knob(self, name: str) -> KnobSpec:
         for spec in self.knobs:

@@ -41,6 +41,7 @@ PIPER_CAPABILITIES = Capabilities(
     streaming=True,
     voice_cloning=False,
     sample_rate=22050,
+    framework="onnxruntime",
     knobs=(
         KnobSpec(
             "model_path", KnobKind.TEXT, "", phase=KnobPhase.LOAD,

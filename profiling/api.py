@@ -41,6 +41,7 @@ from profiling.analysis.run_plots import (
     ttfa_figure,
 )
 from profiling.audio.playback import PlaybackSettings
+from profiling.core.device import TimingMode
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import Summary, measured
 from profiling.profilers import parse_profiler_names
@@ -152,9 +153,11 @@ def bench_request(
     speaker: str | None = None, reference_audio: Path | str | None = None, reference_text: str | None = None,
     label: str = "", save_audio: bool = False, max_chars: int | None = None,
     chunking: ChunkingSettings | None = None, playback: PlaybackSettings | None = None,
-    knobs: Mapping[str, KnobValue] | None = None,
+    knobs: Mapping[str, KnobValue] | None = None, timing: str | TimingMode = TimingMode.SYNC,
 ) -> BenchRequest:
-    """The runner's request; engine, precision and knobs are checked when it runs (``validate_request``)."""
+    """The runner's request; engine, precision and knobs are checked when it runs (``validate_request``).
+
+    ``timing``: torch on CUDA, ``sync`` (wait at stage edges) or ``events`` (CUDA events, one wait)."""
     return BenchRequest(
         settings=settings(engine, device, precision, seed, knobs),
         text=text,
@@ -167,7 +170,16 @@ def bench_request(
         label=label,
         chunking=chunking,
         playback=playback or PlaybackSettings(),
+        timing=_timing(timing),
     )
+
+
+def _timing(timing: str | TimingMode) -> TimingMode:
+    if isinstance(timing, TimingMode):
+        return timing
+    if timing not in (TimingMode.SYNC.value, TimingMode.EVENTS.value):
+        raise InputError(f"timing '{timing}' is not one of sync, events")
+    return TimingMode(timing)
 
 
 def chunking_settings(

@@ -19,6 +19,23 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _cuda_present() -> bool:
+    """torch sees a CUDA device; checked only when a collected test carries the gpu marker."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_tests = [item for item in items if "gpu" in item.keywords]
+    if gpu_tests and not _cuda_present():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (gpu marker)")
+        for item in gpu_tests:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "ttsperf-data"

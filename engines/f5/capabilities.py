@@ -138,5 +138,6 @@ F5_CAPABILITIES = Capabilities(
     streaming=True,
     voice_cloning=True,
     sample_rate=SAMPLE_RATE,
+    framework="torch",
     knobs=F5_KNOBS,
 )

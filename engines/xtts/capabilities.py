@@ -141,6 +141,7 @@ XTTS_CAPABILITIES = Capabilities(
     streaming=True,
     voice_cloning=True,
     sample_rate=SAMPLE_RATE,
+    framework="torch",
     knobs=XTTS_KNOBS,
     refusals=REFUSALS,
 )

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from profiling.core.environment import EnvironmentInfo
 from profiling.core.stats import SeriesSummary, Summary
+from profiling.core.timer import StageTiming
 
-_UNITS = {"rtf": "x", "peak_rss_mb": "MiB", "audio_s": "s"}
+_UNITS = {
+    "rtf": "x", "peak_rss_mb": "MiB", "audio_s": "s", "gpu_peak_allocated_mb": "MiB", "gpu_peak_reserved_mb": "MiB",
+    "gpu_memory_used_mb": "MiB", "gpu_util_mean_pct": "%",
+}
 
 
 def format_table(
@@ -61,3 +66,61 @@ def series_table(series: Sequence[SeriesSummary]) -> str:
         for s in series
     ]
     return format_table(headers, rows, right=range(1, len(headers)))
+
+
+def load_stage_table(stages: Sequence[StageTiming], load_s: float | None) -> str:
+    """The stages the engine timed while loading (import, weights, to-device, compile, warm-up)."""
+    headers = ("load stage", "time", "peak GPU alloc")
+    rows = [
+        (
+            "  " * t.depth + t.name.rsplit("/", 1)[-1], _seconds(t.inclusive_s),
+            f"{t.peak_allocated_mb:.0f} MiB" if t.peak_allocated_mb is not None else "",
+        )
+        for t in stages
+    ]
+    if load_s is not None:
+        rows.append(("(model load, total)", _seconds(load_s), ""))
+    return format_table(headers, rows, right=(1, 2))
+
+
+def stage_memory_table(stages: Sequence[StageTiming]) -> str:
+    """Peak GPU memory per stage of one run (empty string when no stage has it)."""
+    rows = [
+        ("  " * t.depth + t.name.rsplit("/", 1)[-1], f"{t.peak_allocated_mb:.0f}", f"{t.peak_reserved_mb or 0:.0f}")
+        for t in stages if t.peak_allocated_mb is not None
+    ]
+    if not rows:
+        return ""
+    return format_table(("stage", "peak alloc MiB", "peak reserved MiB"), rows, right=(1, 2))
+
+
+def _flag(value: bool | None) -> str:
+    return "?" if value is None else ("on" if value else "off")
+
+
+def environment_lines(env: EnvironmentInfo, timing_mode: str = "") -> list[str]:
+    """What decides the numbers, in a few lines: CPU and its ISA, the device used, torch's build and switches."""
+    isa = ", ".join(env.cpu_isa) or "none of the tracked flags"
+    cpu = f"CPU: {env.cpu_model}, {env.logical_cores} logical cores; ISA {isa}"
+    if env.torch_cpu_capability:
+        cpu += f"; torch CPU capability {env.torch_cpu_capability}"
+    lines = [cpu]
+    if env.device.startswith("cuda"):
+        visible = f", CUDA_VISIBLE_DEVICES={env.cuda_visible_devices}" if env.cuda_visible_devices is not None else ""
+        memory = f"{env.device_memory_gib:g} GiB" if env.device_memory_gib is not None else "? GiB"
+        lines.append(
+            f"device: {env.device} = {env.device_name or '?'} (machine GPU {env.device_physical or '?'}{visible}), "
+            f"{memory}, compute capability {env.device_capability or '?'}, driver {env.gpu_driver or '?'}"
+        )
+    else:
+        lines.append(f"device: {env.device or 'cpu'}")
+    if env.torch_cuda or env.tf32_matmul is not None:
+        torch_version = env.packages.get("torch", "?")
+        lines.append(
+            f"torch {torch_version}, CUDA {env.torch_cuda or '-'}, cuDNN {env.cudnn or '-'}; TF32 matmul "
+            f"{_flag(env.tf32_matmul)} (float32 matmul precision {env.float32_matmul_precision or '?'}), "
+            f"TF32 cuDNN {_flag(env.tf32_cudnn)}, cudnn.benchmark {_flag(env.cudnn_benchmark)}"
+        )
+    if timing_mode:
+        lines.append(f"stage timing: {timing_mode}")
+    return lines

@@ -8,12 +8,14 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 import psutil
+
+from profiling.core.hardware import cpu_isa, cuda_device_info, torch_build, torch_switches
 
 #: Distributions whose versions change timings; missing ones are simply left out.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -53,6 +55,26 @@ class EnvironmentInfo:
     lock_sha256: str = ""
     #: The checkout had uncommitted changes (None: not a git checkout, or git unavailable).
     git_dirty: bool | None = None
+    # --- below the packages (issue 12); defaults keep older stored records loading ----------
+    #: CPU features that decide low-precision speed (profiling.core.hardware.ISA_FLAGS present).
+    cpu_isa: list[str] = field(default_factory=list)
+    #: torch's own dispatch level on this CPU (torch.backends.cpu.get_cpu_capability(): AVX2, AVX512...).
+    torch_cpu_capability: str = ""
+    torch_cuda: str = ""
+    cudnn: str = ""
+    #: The device the run used; for CUDA, the GPU as torch sees it and as the machine numbers it.
+    device: str = ""
+    device_name: str = ""
+    device_memory_gib: float | None = None
+    device_capability: str = ""
+    device_uuid: str = ""
+    device_physical: str = ""
+    cuda_visible_devices: str | None = None
+    #: torch switches that change fp32 speed on Ampere and newer, read at the run.
+    tf32_matmul: bool | None = None
+    tf32_cudnn: bool | None = None
+    float32_matmul_precision: str = ""
+    cudnn_benchmark: bool | None = None
 
 
 def _cpu_model() -> str:
@@ -121,6 +143,32 @@ def _packages() -> dict[str, str]:
     return versions
 
 
+def run_environment(device: str = "cpu") -> EnvironmentInfo:
+    """The process's environment plus what a run on ``device`` used: torch's build and switches
+    (when torch is loaded) and, on CUDA, that GPU (its name and driver replace the first GPU's)."""
+    base = capture_environment()
+    build = torch_build()
+    switches = torch_switches()
+    fields: dict[str, object] = {
+        "device": device,
+        "torch_cpu_capability": build.cpu_capability,
+        "torch_cuda": build.cuda,
+        "cudnn": build.cudnn,
+        "tf32_matmul": switches.tf32_matmul,
+        "tf32_cudnn": switches.tf32_cudnn,
+        "float32_matmul_precision": switches.float32_matmul_precision,
+        "cudnn_benchmark": switches.cudnn_benchmark,
+    }
+    if device.partition(":")[0] == "cuda":
+        info = cuda_device_info(device)
+        fields.update(
+            device_name=info.name, device_memory_gib=info.memory_gib, device_capability=info.capability,
+            device_uuid=info.uuid, device_physical=info.physical, cuda_visible_devices=info.visible_devices,
+            gpu_name=info.name or base.gpu_name, gpu_driver=info.driver or base.gpu_driver,
+        )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=1)
 def capture_environment() -> EnvironmentInfo:
     gpu_name, gpu_driver = _gpu()
@@ -137,4 +185,5 @@ def capture_environment() -> EnvironmentInfo:
         packages=_packages(),
         lock_sha256=lock_sha256(),
         git_dirty=_git_dirty(),
+        cpu_isa=list(cpu_isa()),
     )

@@ -69,6 +69,22 @@ class RunRecord:
     chunk_warnings: list[str] = field(default_factory=list)
     label: str = ""
     audio_path: str = ""
+    #: How stage edges met the device: sync, events, or wall (nothing to wait for).
+    timing_mode: str = "wall"
+    #: The stages the engine timed while loading (first run of a batch that loaded; else empty).
+    load_stages: list[StageTiming] = field(default_factory=list)
+    #: CUDA runs: torch's caching allocator peaks on the run's device, reset at the run's start (MiB).
+    gpu_peak_allocated_mb: float | None = None
+    gpu_peak_reserved_mb: float | None = None
+    #: CUDA runs: NVML's own utilisation samples over the run, and device memory in use at its end.
+    gpu_util_mean_pct: float | None = None
+    gpu_util_max_pct: float | None = None
+    gpu_memory_used_mb: float | None = None
+    #: "nvml (N samples)", or why the NVML reading was skipped.
+    gpu_sampling: str = ""
+    #: torch.compile (dynamo) events during this run; None when torch is not loaded.
+    recompiles: int | None = None
+    graph_breaks: int | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -114,6 +130,7 @@ class RunRecord:
             status=RunStatus(data.pop("status")),
             environment=EnvironmentInfo(**data.pop("environment")),
             stages=[StageTiming(**s) for s in data.pop("stages")],
+            load_stages=[StageTiming(**s) for s in data.pop("load_stages", [])],
             chunks=[ChunkTiming(**c) for c in data.pop("chunks")],
             playback=PlaybackReport.from_dict(p) if (p := data.pop("playback", None)) else None,
             joins=[JoinCheck(**j) for j in data.pop("joins", [])],

@@ -40,6 +40,10 @@ class Summary:
 
 #: Whole-run metrics summarised next to the stages, in this order.
 RUN_METRICS: tuple[str, ...] = ("synth_s", "ttfa_s", "rtf", "audio_s", "peak_rss_mb")
+#: Metrics only some runs have (CUDA, NVML): summarised when every measured run has a value.
+OPTIONAL_METRICS: tuple[str, ...] = (
+    "gpu_peak_allocated_mb", "gpu_peak_reserved_mb", "gpu_util_mean_pct", "gpu_memory_used_mb",
+)
 
 
 def measured(records: Iterable[RunRecord]) -> list[RunRecord]:
@@ -61,7 +65,12 @@ def summarize_metrics(records: Iterable[RunRecord]) -> list[Summary]:
     runs = measured(records)
     if not runs:
         return []
-    return [Summary.of(metric, [float(getattr(r, metric)) for r in runs]) for metric in RUN_METRICS]
+    summaries = [Summary.of(metric, [float(getattr(r, metric)) for r in runs]) for metric in RUN_METRICS]
+    for metric in OPTIONAL_METRICS:
+        values = [getattr(r, metric) for r in runs]
+        if all(v is not None for v in values):
+            summaries.append(Summary.of(metric, [float(v) for v in values]))
+    return summaries
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,15 @@ from engines.errors import InputError
 from engines.registry import create_engine, engine_class
 from engines.validation import check_characters, resolve_settings, validate_text
 from profiling.audio.playback import PlaybackSettings, analyse_stream, stream_annotations
-from profiling.core.environment import capture_environment
+from profiling.core.compile_stats import compile_counts, compile_delta
+from profiling.core.device import TimingMode, stage_instruments
+from profiling.core.environment import run_environment
+from profiling.core.hardware import cuda_device_info
+from profiling.core.nvml import GpuUsageReader
 from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.core.rss import PeakRssSampler
 from profiling.core.stats import Summary, summarize_metrics, summarize_stages
-from profiling.core.timer import StageTimer
+from profiling.core.timer import StageTimer, StageTiming
 from profiling.store.results import ResultsStore
 
 #: Called after each run with (runs done, runs total, the record just made).
@@ -49,6 +53,17 @@ class BenchRequest:
     chunking: ChunkingSettings | None = None
     #: STREAM mode only: the simulated player (issue 5).
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
+    #: torch on CUDA: synchronise at stage edges (sync) or CUDA events with one wait (events).
+    timing: TimingMode = TimingMode.SYNC
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """One model load: its wall time and the stages the engine timed inside it."""
+
+    seconds: float
+    stages: list[StageTiming]
+    timing_mode: TimingMode
 
 
 @dataclass
@@ -57,6 +72,7 @@ class BenchResult:
     records: list[RunRecord]
     audio: Audio | None
     load_s: float | None
+    load_stages: list[StageTiming] = field(default_factory=list)
 
     @property
     def stage_summary(self) -> list[Summary]:
@@ -109,23 +125,35 @@ class EnginePool:
 
     def acquire(self, settings: SynthesisSettings) -> tuple[Engine, float | None]:
         """The engine for ``settings`` and its load time (None if it was already loaded)."""
+        engine, load = self.acquire_timed(settings)
+        return engine, load.seconds if load is not None else None
+
+    def acquire_timed(
+        self, settings: SynthesisSettings, timing: TimingMode = TimingMode.SYNC
+    ) -> tuple[Engine, LoadReport | None]:
+        """The engine for ``settings`` and its load with its stages (None if it was already loaded)."""
         cls = engine_class(settings.engine)
         key = settings.load_key(cls.capabilities)
         with self._lock:
             engine = self._engines.get(key)
             if engine is not None:
                 return engine, None
+            # One model per engine at a time, unloaded before the next loads: full-size torch models
+            # do not fit twice.
             stale = [k for k in self._engines if k[0] == settings.engine]
             for old_key in stale:
                 self._engines.pop(old_key).unload()
             if stale:
                 release_device_memory()
             engine = self._factory(settings.engine)
+            # Edges bind to torch lazily: the load imports it, and the stages after that are synchronised.
+            timer = run_timer(settings, cls.capabilities.framework, timing)
             start = time.perf_counter()
-            engine.load(settings, StageTimer(sync=_cuda_sync(settings)))
-            load_s = time.perf_counter() - start
+            engine.load(settings, timer)
+            timer.finish()
+            load = LoadReport(time.perf_counter() - start, timer.timings(), _applied_mode(timer))
             self._engines[key] = engine
-            return engine, load_s
+            return engine, load
 
     def loaded(self) -> list[Engine]:
         """The engines resident now."""
@@ -150,13 +178,14 @@ def release_device_memory() -> None:
             torch.cuda.empty_cache()
 
 
-def _cuda_sync(settings: SynthesisSettings) -> Callable[[], None] | None:
-    """torch.cuda.synchronize for torch engines on CUDA; None otherwise (no torch import)."""
-    if settings.device_kind != "cuda" or "torch" not in sys.modules:
-        return None
-    import torch
+def run_timer(settings: SynthesisSettings, framework: str, timing: TimingMode) -> StageTimer:
+    """A stage timer whose edges and memory probe target the run's own device (torch on CUDA)."""
+    edges, memory, _ = stage_instruments(settings.device, framework, timing)
+    return StageTimer(edges=edges, memory=memory)
 
-    return torch.cuda.synchronize if torch.cuda.is_available() else None
+
+def _applied_mode(timer: StageTimer) -> TimingMode:
+    return timer.edges.mode if timer.edges is not None else TimingMode.WALL  # type: ignore[attr-defined]
 
 
 def seed_everything(seed: int) -> None:
@@ -178,6 +207,7 @@ def measure_run(
     chunking: ChunkingSettings | None = None,
     playback: PlaybackSettings | None = None,
     on_chunk: Callable[[AudioChunk], None] | None = None,
+    timing: TimingMode = TimingMode.SYNC,
 ) -> tuple[RunRecord, Audio | None]:
     """One synthesis under the stage timer and RSS sampler. Engine errors become an ERROR record.
 
@@ -187,12 +217,15 @@ def measure_run(
     """
     record = RunRecord(
         engine=settings.engine, settings=settings, mode=mode, text=text, voice=voice,
-        environment=capture_environment(), batch_id=batch_id,
+        environment=run_environment(settings.device), batch_id=batch_id,
     )
-    timer = StageTimer(sync=_cuda_sync(settings))
+    timer = run_timer(settings, engine.capabilities.framework, timing)
+    record.timing_mode = _applied_mode(timer).value
     seed_everything(settings.seed)
     audio: Audio | None = None
-    with PeakRssSampler() as rss:
+    compiled_before = compile_counts()
+    # Both readers work outside the timed window: nothing runs beside the synthesis.
+    with PeakRssSampler() as rss, _gpu_usage(settings) as gpu:
         start = time.perf_counter()
         try:
             if mode is RunMode.STREAM:
@@ -215,6 +248,7 @@ def measure_run(
                 record.ttfa_s = record.chunks[0].ready_s
             else:
                 audio = engine.synthesize(text, voice, settings, timer)
+            timer.finish()  # events mode: the one wait, inside the measured time
             record.synth_s = time.perf_counter() - start
             if mode is RunMode.STREAM:  # after the clock stops: analysis is not synthesis time
                 record.playback, record.joins = analyse_stream(
@@ -226,7 +260,19 @@ def measure_run(
             record.status, record.error = RunStatus.ERROR, str(error)
         except Exception as error:  # an engine crash is data about the setting, not a lost run
             record.status, record.error = RunStatus.ERROR, f"{type(error).__name__}: {error}"
+    try:
+        timer.finish()  # after an error too: pending events must complete before they are read
+    except Exception as error:  # a device error surfacing at the wait: the run failed
+        if record.status is RunStatus.OK:
+            record.status, record.error = RunStatus.ERROR, f"{type(error).__name__}: {error}"
     record.peak_rss_mb = rss.peak_mb
+    record.gpu_peak_allocated_mb, record.gpu_peak_reserved_mb = timer.peak_memory()
+    usage = gpu.usage
+    record.gpu_util_mean_pct, record.gpu_util_max_pct = usage.util_mean_pct, usage.util_max_pct
+    record.gpu_memory_used_mb, record.gpu_sampling = usage.memory_used_mb, usage.note
+    compiled = compile_delta(compiled_before, compile_counts())
+    if compiled is not None:
+        record.recompiles, record.graph_breaks = compiled.frames, compiled.graph_breaks
     record.stages = timer.timings()
     record.series = timer.series
     record.annotations = timer.annotations
@@ -236,6 +282,13 @@ def measure_run(
         record.audio_s = audio.duration_s
         record.sample_rate = audio.sample_rate
     return record, audio
+
+
+def _gpu_usage(settings: SynthesisSettings) -> GpuUsageReader:
+    if settings.device_kind != "cuda":
+        return GpuUsageReader()
+    info = cuda_device_info(settings.device)
+    return GpuUsageReader(info.uuid, info.physical)
 
 
 def run_bench(
@@ -248,7 +301,8 @@ def run_bench(
 ) -> BenchResult:
     """Validate, load (or reuse), then warm-up + repeats; each run stored as it finishes."""
     text, settings = validate_request(request)
-    engine, load_s = pool.acquire(settings)
+    engine, load = pool.acquire_timed(settings, request.timing)
+    load_s = load.seconds if load is not None else None
     batch_id = uuid.uuid4().hex
     total = request.warmup + request.repeats
     records: list[RunRecord] = []
@@ -258,7 +312,7 @@ def run_bench(
             break
         record, audio = measure_run(
             engine, text, request.voice, settings, request.mode, batch_id,
-            request.chunking, request.playback, on_chunk,
+            request.chunking, request.playback, on_chunk, request.timing,
         )
         if request.mode is RunMode.STREAM:
             record.annotations.update(stream_annotations(request.chunking, request.playback))
@@ -266,6 +320,8 @@ def run_bench(
         record.repeat_index = index - request.warmup
         record.label = request.label
         record.load_s = load_s if index == 0 else None
+        if index == 0 and load is not None:
+            record.load_stages = list(load.stages)
         record.annotations.setdefault("model_reused", load_s is None)
         if store is not None:
             keep_audio = request.save_audio and audio is not None and index == total - 1
@@ -276,4 +332,7 @@ def run_bench(
             progress(index + 1, total, record)
         if record.status is RunStatus.ERROR:
             break  # the same settings will fail again; stop, keep what was stored
-    return BenchResult(batch_id=batch_id, records=records, audio=last_audio, load_s=load_s)
+    return BenchResult(
+        batch_id=batch_id, records=records, audio=last_audio, load_s=load_s,
+        load_stages=list(load.stages) if load is not None else [],
+    )

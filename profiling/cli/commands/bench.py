@@ -6,7 +6,13 @@ import argparse
 import sys
 
 from profiling import api
-from profiling.analysis.report import series_table, summary_table
+from profiling.analysis.report import (
+    environment_lines,
+    load_stage_table,
+    series_table,
+    stage_memory_table,
+    summary_table,
+)
 from profiling.cli.commands.common import (
     LazyBar,
     add_engine_args,
@@ -15,6 +21,7 @@ from profiling.cli.commands.common import (
     open_store,
     text_from_args,
 )
+from profiling.core.device import TimingMode
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import summarize_series
 
@@ -30,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="batch: whole text at once; stream: engine streaming (TTFA = first chunk)",
     )
     parser.add_argument("--label", default="", help="free text stored with the runs")
+    parser.add_argument(
+        "--timing", choices=[TimingMode.SYNC.value, TimingMode.EVENTS.value], default=TimingMode.SYNC.value,
+        help="torch on CUDA: sync = wait for the device at every stage edge (exact attribution); "
+        "events = CUDA events at the edges, one wait at the end (no perturbation)",
+    )
     parser.add_argument("--save-audio", action="store_true", help="keep the last run's WAV")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -38,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     request = api.bench_request(
         args.engine, text_from_args(args), mode=args.mode, repeats=args.repeats, warmup=args.warmup,
-        save_audio=args.save_audio, label=args.label, **engine_kwargs(args),
+        save_audio=args.save_audio, label=args.label, timing=args.timing, **engine_kwargs(args),
     )
     store = open_store(args)
     with LazyBar(f"{args.engine} {args.mode}", args.no_progress) as bar:
@@ -57,7 +69,18 @@ def run(args: argparse.Namespace) -> int:
         f"{args.engine} on {first.settings.device} {first.settings.precision}, {args.mode} mode, "
         f"{weights}; {len(first.text)} chars; model load {load}"
     )
+    for line in environment_lines(first.environment, first.timing_mode):
+        print(f"  {line}")
+    if result.load_stages:
+        print(load_stage_table(result.load_stages, result.load_s))
     print(summary_table(result.stage_summary, result.metric_summary))
+    memory = stage_memory_table(result.records[-1].stages)
+    if memory:
+        print(memory)
+    compiled = [r for r in result.records if not r.warmup and r.recompiles]
+    if compiled:
+        print(f"warning: {len(compiled)} measured run(s) compiled (torch.compile recompiles: "
+              f"{', '.join(str(r.recompiles) for r in compiled)}); raise --warmup or check input shapes")
     series = summarize_series(result.records)
     if series:
         print(series_table(series))
