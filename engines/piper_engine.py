@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from piper import PiperVoice
 
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+CUDA_PROVIDER = "CUDAExecutionProvider"
+#: The CUDA execution provider's options that are knobs (name in ORT = knob name).
+CUDA_PROVIDER_KNOBS: tuple[str, ...] = ("arena_extend_strategy", "gpu_mem_limit", "cudnn_conv_algo_search")
 
 PIPER_CAPABILITIES = Capabilities(
     devices=("cpu", "cuda"),
@@ -64,6 +67,21 @@ PIPER_CAPABILITIES = Capabilities(
             step=1, help="threads across operators, parallel mode only (0 = ONNX Runtime decides)",
         ),
         KnobSpec(
+            "arena_extend_strategy", KnobKind.CHOICE, "kNextPowerOfTwo", phase=KnobPhase.LOAD,
+            choices=("kNextPowerOfTwo", "kSameAsRequested"),
+            help="CUDA only: how ONNX Runtime's GPU memory arena grows (powers of two, or exactly what is asked)",
+        ),
+        KnobSpec(
+            "gpu_mem_limit", KnobKind.INT, 0, phase=KnobPhase.LOAD, minimum=0, maximum=1 << 20, step=256,
+            help="CUDA only: the GPU memory arena's limit in MiB (0 = no limit)",
+        ),
+        KnobSpec(
+            "cudnn_conv_algo_search", KnobKind.CHOICE, "EXHAUSTIVE", phase=KnobPhase.LOAD,
+            choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
+            help="CUDA only: how cuDNN picks convolution algorithms. EXHAUSTIVE benchmarks them for every new "
+            "input shape: the first run of each sentence length pays for the search (see the warm-up run)",
+        ),
+        KnobSpec(
             "length_scale", KnobKind.FLOAT, 1.0, minimum=0.1, maximum=5.0, step=0.05,
             help="phoneme duration scale (<1 faster speech, >1 slower)",
         ),
@@ -81,6 +99,24 @@ PIPER_CAPABILITIES = Capabilities(
         ),
     ),
 )
+
+
+def provider_refusal(device_kind: str, used: list[str], available: list[str]) -> str | None:
+    """Why a session built for ``device_kind`` must not be measured, or None.
+
+    ONNX Runtime falls back to the CPU, with a warning only, when the CUDA provider is missing
+    from its build or fails to load (no CUDA/cuDNN libraries): the run would be stored as CUDA.
+    """
+    if device_kind != "cuda" or (used and used[0] == CUDA_PROVIDER):
+        return None
+    if CUDA_PROVIDER not in available:
+        why = (
+            f"this onnxruntime build has no {CUDA_PROVIDER} (available: {', '.join(available)}); install the "
+            "CUDA build: pip uninstall -y onnxruntime && pip install onnxruntime-gpu (README, GPU)"
+        )
+    else:
+        why = f"{CUDA_PROVIDER} failed to load (CUDA or cuDNN libraries missing or mismatched)"
+    return f"refused: ONNX Runtime would run this on the CPU, not CUDA ({why}); session providers: {', '.join(used)}"
 
 
 def bundled_voice_paths() -> tuple[Path, Path]:
@@ -132,11 +168,7 @@ class PiperEngine(Engine):
         )
         options.intra_op_num_threads = int(settings.knobs.get("intra_op_threads", 0))
         options.inter_op_num_threads = int(settings.knobs.get("inter_op_threads", 0))
-        providers: list[Any] = (
-            [("CUDAExecutionProvider", {"device_id": int(settings.device.partition(":")[2] or 0)})]
-            if settings.device_kind == "cuda"
-            else ["CPUExecutionProvider"]
-        )
+        providers = self._providers(settings)
         with hook.stage("read_config"):
             try:
                 config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
@@ -149,10 +181,33 @@ class PiperEngine(Engine):
                 )
             except Exception as error:  # ORT raises its own untyped errors
                 raise LoadError(f"cannot load Piper voice {model_path}: {error}") from None
+        used = session.get_providers()
+        refusal = provider_refusal(settings.device_kind, used, onnxruntime.get_available_providers())
+        if refusal:
+            raise LoadError(refusal)
         self._voice = PiperVoice(session=session, config=config)
         self._model_path = model_path
         self.settings = settings
-        hook.annotate("ort_providers", ",".join(session.get_providers()))
+        hook.annotate("ort_providers", ",".join(used))
+        if settings.device_kind == "cuda":
+            hook.annotate("cudnn_conv_algo_search", str(settings.knobs.get("cudnn_conv_algo_search")))
+
+    @staticmethod
+    def _providers(settings: SynthesisSettings) -> list[Any]:
+        if settings.device_kind != "cuda":
+            return ["CPUExecutionProvider"]
+        knobs = settings.knobs
+        options: dict[str, object] = {
+            "device_id": int(settings.device.partition(":")[2] or 0),
+            "arena_extend_strategy": str(knobs.get("arena_extend_strategy", "kNextPowerOfTwo")),
+            "cudnn_conv_algo_search": str(knobs.get("cudnn_conv_algo_search", "EXHAUSTIVE")),
+        }
+        limit_mib = int(knobs.get("gpu_mem_limit", 0))
+        if limit_mib > 0:
+            options["gpu_mem_limit"] = limit_mib * 2**20
+        # Only CUDA: with the CPU provider listed as a fallback, a failed CUDA provider would run
+        # everything on the CPU; the check after the session is built refuses that instead.
+        return [(CUDA_PROVIDER, options)]
 
     @staticmethod
     def _resolve_paths(model_path: str) -> tuple[Path, Path]:
