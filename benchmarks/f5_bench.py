@@ -109,7 +109,7 @@ def run_row(pool: EnginePool, store: ResultsStore, mode: Mode, nfe: int, args: a
         engine="f5", device=args.device, precision=mode.precision, seed=args.seed,
         knobs={
             "weights": args.weights, "architecture": args.architecture, "nfe_step": nfe,
-            "dit_precision_mode": mode.dit_mode, "vocoder_precision": mode.vocoder,
+            "precision_mode": mode.dit_mode, "vocoder_precision": mode.vocoder,
             "compile": args.compile, "chunker": "f5", "torch_threads": args.threads,
         },
     )
@@ -138,7 +138,7 @@ def stream_rows(pool: EnginePool, store: ResultsStore, mode: Mode, args: argpars
             settings = SynthesisSettings(
                 engine="f5", device=args.device, precision=mode.precision, seed=args.seed,
                 knobs={"weights": args.weights, "architecture": args.architecture, "nfe_step": nfe,
-                       "dit_precision_mode": mode.dit_mode, "vocoder_precision": mode.vocoder,
+                       "precision_mode": mode.dit_mode, "vocoder_precision": mode.vocoder,
                        "torch_threads": args.threads, **knobs},
             )
             request = BenchRequest(settings=settings, text=args.stream_text, mode=RunMode.STREAM, repeats=1,

@@ -107,7 +107,7 @@ def settings_for(args: argparse.Namespace, precision: str, mode: str, **extra: o
         "precision_mode": mode,
         "max_audio_tokens": args.tokens,
         "voice_cache": "off",  # every run pays conditioning: the cold-voice cost is in the table
-        "warmup": True,
+        "warmup": 1,
         **extra,
     }
     if args.threads:

@@ -8,13 +8,14 @@ branches on an engine's name.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -121,9 +122,27 @@ class Refusal:
     reason: str
     precision: str | None = None
     device: str | None = None
+    #: Refuse only on a device whose compute capability is below this (e.g. (8, 0) for bf16);
+    #: an unknown capability (no such device here) does not match.
+    below_capability: tuple[int, int] | None = None
 
-    def matches(self, device_kind: str, precision: str) -> bool:
+    def matches(self, device_kind: str, precision: str, capability: tuple[int, int] | None = None) -> bool:
+        if self.below_capability is not None and (capability is None or capability >= self.below_capability):
+            return False
         return (self.precision in (None, precision)) and (self.device in (None, device_kind))
+
+
+@dataclass(frozen=True)
+class KnobRefusal:
+    """A knob value refused on a device kind, with the reason shown to users."""
+
+    knob: str
+    value: str
+    device: str
+    reason: str
+
+    def matches(self, device_kind: str, knobs: Mapping[str, KnobValue]) -> bool:
+        return device_kind == self.device and str(knobs.get(self.knob, "")) == self.value
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,8 @@ class Capabilities:
     voice_cloning: bool
     knobs: tuple[KnobSpec, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+    #: Knob values refused on a device kind (checked with the settings, before any load).
+    knob_refusals: tuple[KnobRefusal, ...] = ()
     #: Why precisions the lab knows but this engine lacks are missing (shown in the UI).
     precision_note: str = ""
     sample_rate: int | None = None
@@ -153,16 +174,38 @@ class Capabilities:
     def default_knobs(self) -> dict[str, KnobValue]:
         return {spec.name: spec.default for spec in self.knobs}
 
-    def refusal(self, device_kind: str, precision: str) -> str | None:
+    def refusal(self, device_kind: str, precision: str, capability: tuple[int, int] | None = None) -> str | None:
         for refusal in self.refusals:
-            if refusal.matches(device_kind, precision):
+            if refusal.matches(device_kind, precision, capability):
                 return refusal.reason
+        return None
+
+    def knob_refusal(self, device_kind: str, knobs: Mapping[str, KnobValue]) -> str | None:
+        for refusal in self.knob_refusals:
+            if refusal.matches(device_kind, knobs):
+                return f"{refusal.knob}={refusal.value} on {device_kind} is refused: {refusal.reason}"
         return None
 
     def unsupported_precisions(self) -> dict[str, str]:
         """Precisions the lab knows but this engine does not run, with the reason."""
         reason = self.precision_note or "not supported by this engine"
         return {p: reason for p in KNOWN_PRECISIONS if p not in self.precisions}
+
+
+T = TypeVar("T")
+
+
+def read_knobs(cls: type[T], capabilities: Capabilities, knobs: Mapping[str, KnobValue]) -> T:
+    """Build the frozen dataclass ``cls`` from knobs: one field per knob of the same name, each value
+    coerced by the engine's KnobSpec (default from the declaration when missing)."""
+    declared = set(capabilities.knob_names())
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if item.name not in declared and item.default is not dataclasses.MISSING:
+            continue  # a knob declared only where its package exists (use_deepspeed): the field's default
+        spec = capabilities.knob(item.name)
+        values[item.name] = spec.coerce(knobs.get(item.name, spec.default))
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -263,6 +306,11 @@ class Engine(ABC):
     def machine_devices(cls) -> tuple[str, ...]:
         """Devices usable on this machine (e.g. ``cpu``, ``cuda:0``)."""
         return ("cpu",)
+
+    @classmethod
+    def device_capability(cls, device: str) -> tuple[int, int] | None:
+        """The compute capability of a CUDA ``device`` on this machine, or None (unknown, or not CUDA)."""
+        return None
 
     @classmethod
     def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from engines.base import (
     KnobSpec,
     SynthesisSettings,
     Voice,
+    read_knobs,
 )
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
@@ -101,6 +103,28 @@ PIPER_CAPABILITIES = Capabilities(
 )
 
 
+@dataclass(frozen=True)
+class PiperKnobs:
+    """Piper's knobs, typed (values coerced and defaulted by PIPER_CAPABILITIES)."""
+
+    model_path: str
+    graph_optimization: str
+    execution_mode: str
+    intra_op_threads: int
+    inter_op_threads: int
+    arena_extend_strategy: str
+    gpu_mem_limit: int
+    cudnn_conv_algo_search: str
+    length_scale: float
+    noise_scale: float
+    noise_w_scale: float
+    deterministic: bool
+
+    @classmethod
+    def of(cls, settings: SynthesisSettings) -> PiperKnobs:
+        return read_knobs(cls, PIPER_CAPABILITIES, settings.knobs)
+
+
 def provider_refusal(device_kind: str, used: list[str], available: list[str]) -> str | None:
     """Why a session built for ``device_kind`` must not be measured, or None.
 
@@ -152,9 +176,10 @@ class PiperEngine(Engine):
         from piper import PiperVoice
         from piper.config import PiperConfig
 
-        model_path, config_path = self._resolve_paths(str(settings.knobs.get("model_path", "")))
+        knobs = PiperKnobs.of(settings)
+        model_path, config_path = self._resolve_paths(knobs.model_path)
         options = onnxruntime.SessionOptions()
-        level = str(settings.knobs.get("graph_optimization", "all"))
+        level = knobs.graph_optimization
         options.graph_optimization_level = {
             "disable": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -163,11 +188,11 @@ class PiperEngine(Engine):
         }[level]
         options.execution_mode = (
             onnxruntime.ExecutionMode.ORT_PARALLEL
-            if settings.knobs.get("execution_mode") == "parallel"
+            if knobs.execution_mode == "parallel"
             else onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         )
-        options.intra_op_num_threads = int(settings.knobs.get("intra_op_threads", 0))
-        options.inter_op_num_threads = int(settings.knobs.get("inter_op_threads", 0))
+        options.intra_op_num_threads = knobs.intra_op_threads
+        options.inter_op_num_threads = knobs.inter_op_threads
         providers = self._providers(settings)
         with hook.stage("read_config"):
             try:
@@ -190,19 +215,19 @@ class PiperEngine(Engine):
         self.settings = settings
         hook.annotate("ort_providers", ",".join(used))
         if settings.device_kind == "cuda":
-            hook.annotate("cudnn_conv_algo_search", str(settings.knobs.get("cudnn_conv_algo_search")))
+            hook.annotate("cudnn_conv_algo_search", knobs.cudnn_conv_algo_search)
 
     @staticmethod
     def _providers(settings: SynthesisSettings) -> list[Any]:
         if settings.device_kind != "cuda":
             return ["CPUExecutionProvider"]
-        knobs = settings.knobs
+        knobs = PiperKnobs.of(settings)
         options: dict[str, object] = {
             "device_id": int(settings.device.partition(":")[2] or 0),
-            "arena_extend_strategy": str(knobs.get("arena_extend_strategy", "kNextPowerOfTwo")),
-            "cudnn_conv_algo_search": str(knobs.get("cudnn_conv_algo_search", "EXHAUSTIVE")),
+            "arena_extend_strategy": knobs.arena_extend_strategy,
+            "cudnn_conv_algo_search": knobs.cudnn_conv_algo_search,
         }
-        limit_mib = int(knobs.get("gpu_mem_limit", 0))
+        limit_mib = knobs.gpu_mem_limit
         if limit_mib > 0:
             options["gpu_mem_limit"] = limit_mib * 2**20
         # Only CUDA: with the CPU provider listed as a fallback, a failed CUDA provider would run
@@ -247,12 +272,12 @@ class PiperEngine(Engine):
     def _synthesis_config(self, settings: SynthesisSettings) -> Any:
         from piper.config import SynthesisConfig
 
-        knobs = settings.knobs
-        deterministic = bool(knobs.get("deterministic", False))
+        knobs = PiperKnobs.of(settings)
+        deterministic = knobs.deterministic
         return SynthesisConfig(
-            length_scale=float(knobs.get("length_scale", 1.0)),
-            noise_scale=0.0 if deterministic else float(knobs.get("noise_scale", 0.667)),
-            noise_w_scale=0.0 if deterministic else float(knobs.get("noise_w_scale", 0.8)),
+            length_scale=knobs.length_scale,
+            noise_scale=0.0 if deterministic else knobs.noise_scale,
+            noise_w_scale=0.0 if deterministic else knobs.noise_w_scale,
             normalize_audio=True,
         )
 

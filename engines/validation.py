@@ -78,24 +78,35 @@ def validate_device(capabilities: Capabilities, device: str, machine_devices: tu
         )
 
 
-def validate_precision(capabilities: Capabilities, device_kind: str, precision: str) -> None:
+def validate_precision(
+    capabilities: Capabilities, device_kind: str, precision: str, capability: tuple[int, int] | None = None
+) -> None:
     if precision not in capabilities.precisions:
         note = capabilities.unsupported_precisions().get(precision)
         known = ", ".join(capabilities.precisions)
         detail = f": {note}" if note else ""
         raise InputError(f"precision '{precision}' is not supported (supported: {known}){detail}")
-    reason = capabilities.refusal(device_kind, precision)
+    reason = capabilities.refusal(device_kind, precision, capability)
     if reason:
         raise InputError(f"precision '{precision}' on {device_kind} is refused: {reason}")
 
 
 def resolve_settings(
-    capabilities: Capabilities, settings: SynthesisSettings, machine_devices: tuple[str, ...]
+    capabilities: Capabilities,
+    settings: SynthesisSettings,
+    machine_devices: tuple[str, ...],
+    capability: tuple[int, int] | None = None,
 ) -> SynthesisSettings:
-    """Validate ``settings`` against the engine and machine; return them with defaults filled."""
+    """Validate ``settings`` against the engine and machine; return them with defaults filled.
+
+    ``capability``: the CUDA device's compute capability, for refusals that depend on it (bf16).
+    """
     validate_device(capabilities, settings.device, machine_devices)
-    validate_precision(capabilities, settings.device_kind, settings.precision)
+    validate_precision(capabilities, settings.device_kind, settings.precision, capability)
     knobs = resolve_knobs(capabilities, settings.knobs)
+    refused = capabilities.knob_refusal(settings.device_kind, knobs)
+    if refused:
+        raise InputError(refused)
     return SynthesisSettings(
         engine=settings.engine,
         device=settings.device,

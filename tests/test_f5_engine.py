@@ -18,10 +18,13 @@ pytest.importorskip("torch")
 
 from engines.base import Audio, SynthesisSettings, Voice  # noqa: E402
 from engines.errors import InputError  # noqa: E402
-from engines.f5.capabilities import EPSS_STEPS, PRECISION_CHOICES  # noqa: E402
+from engines.f5.capabilities import (  # noqa: E402
+    EPSS_STEPS,
+    F5_CAPABILITIES,  # noqa: E402
+    PRECISION_CHOICES,
+)
 from engines.f5.chunking import CrossfadeJoiner, f5_max_bytes, plan_chunks  # noqa: E402
 from engines.f5.engine import F5Engine  # noqa: E402
-from engines.f5.precision import KNOB_REFUSALS  # noqa: E402
 from engines.validation import resolve_settings  # noqa: E402
 from profiling.audio.quality import log_mel_distance  # noqa: E402
 from profiling.core.timer import StageTimer  # noqa: E402
@@ -139,8 +142,8 @@ def test_no_cfg_skips_the_unconditional_pass(engine: F5Engine, voice: Voice) -> 
     list(itertools.product(PRECISION_CHOICES, ("autocast", "cast"), PRECISION_CHOICES)),
 )
 def test_each_precision_mode_runs_or_is_refused(voice: Voice, precision: str, mode: str, vocoder: str) -> None:
-    chosen = settings(precision, dit_precision_mode=mode, vocoder_precision=vocoder, nfe_step=2)
-    refused = [r for r in KNOB_REFUSALS if r.matches("cpu", chosen.knobs)]
+    chosen = settings(precision, precision_mode=mode, vocoder_precision=vocoder, nfe_step=2)
+    refused = [r for r in F5_CAPABILITIES.knob_refusals if r.matches("cpu", chosen.knobs)]
     candidate = F5Engine()
     if refused:
         with pytest.raises(InputError, match="refused: .*float16"):
@@ -164,7 +167,7 @@ def test_fidelity_of_each_precision_against_fp32(voice: Voice) -> None:
     distances = {}
     reference = None
     for precision, mode in [("fp32", "autocast"), ("bf16", "autocast"), ("fp16", "autocast"), ("bf16", "cast")]:
-        chosen = settings(precision, dit_precision_mode=mode, nfe_step=4)
+        chosen = settings(precision, precision_mode=mode, nfe_step=4)
         candidate = F5Engine()
         candidate.load(chosen)
         audio = candidate.synthesize(SHORT, voice, chosen)
@@ -296,18 +299,18 @@ def test_hot_functions_resolve() -> None:
 
 def test_bf16_cast_time_grid_is_refused_with_the_reason(voice: Voice, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="nfe_step=16 .* round to"):
-        F5Engine().load(settings("bf16", dit_precision_mode="cast", nfe_step=16))
+        F5Engine().load(settings("bf16", precision_mode="cast", nfe_step=16))
     cast = F5Engine()
-    cast.load(settings("bf16", dit_precision_mode="cast", nfe_step=2))
+    cast.load(settings("bf16", precision_mode="cast", nfe_step=2))
     with pytest.raises(InputError, match="nfe_step=32 .*bfloat16"):
-        cast.synthesize(SHORT, voice, settings("bf16", dit_precision_mode="cast", nfe_step=32))
+        cast.synthesize(SHORT, voice, settings("bf16", precision_mode="cast", nfe_step=32))
     autocast = F5Engine()
     autocast.load(settings("bf16", nfe_step=16))  # autocast keeps the grid in fp32: it runs
     assert np.isfinite(autocast.synthesize("Short one.", voice, settings("bf16", nfe_step=16)).samples).all()
     # The refusal is honest: without it, F5's own sampler fails on the same settings.
     monkeypatch.setattr(F5Engine, "_check_time_grid", staticmethod(lambda *_: None))
     with pytest.raises(AssertionError, match="strictly increasing"):
-        cast.synthesize(SHORT, voice, settings("bf16", dit_precision_mode="cast", nfe_step=32))
+        cast.synthesize(SHORT, voice, settings("bf16", precision_mode="cast", nfe_step=32))
 
 
 def test_torch_threads_knob_is_applied_and_recorded(voice: Voice) -> None:
@@ -327,7 +330,7 @@ def test_torch_threads_knob_is_applied_and_recorded(voice: Voice) -> None:
     ("precision", "knobs", "message"),
     [
         ("fp32", {"vocoder_precision": "fp16"}, "vocoder_precision=fp16 on cpu is refused"),
-        ("bf16", {"dit_precision_mode": "cast", "nfe_step": 16}, "cannot run with the DiT cast to bfloat16"),
+        ("bf16", {"precision_mode": "cast", "nfe_step": 16}, "cannot run with the DiT cast to bfloat16"),
     ],
 )
 def test_refusals_come_before_anything_is_loaded_or_stored(

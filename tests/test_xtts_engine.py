@@ -56,7 +56,7 @@ def reference_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def xtts_settings(precision: str = "fp32", **knobs: object) -> SynthesisSettings:
     base: dict[str, object] = {
-        "weights": "random-tiny", "warmup": False, "voice_cache": "off", "max_audio_tokens": TOKENS,
+        "weights": "random-tiny", "warmup": 0, "voice_cache": "off", "max_audio_tokens": TOKENS,
     }
     return SynthesisSettings("xtts", precision=precision, knobs={**base, **knobs})
 
@@ -264,7 +264,7 @@ def test_run_bench_and_cli(reference_wav: Path, tmp_path: Path) -> None:
     env = {**os.environ, "TTSPERF_DATA_DIR": str(tmp_path / "cli")}
     cli = subprocess.run(
         [sys.executable, "-m", "profiling", "bench", "--engine", "xtts", "--knob", "weights=random-tiny",
-         "--knob", "max_audio_tokens=4", "--knob", "warmup=false", "--reference-audio", str(reference_wav),
+         "--knob", "max_audio_tokens=4", "--knob", "warmup=0", "--reference-audio", str(reference_wav),
          "--repeats", "1", "--warmup", "0", "--no-progress", "--text", TEXT],
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
     )

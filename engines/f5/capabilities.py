@@ -5,7 +5,11 @@ No torch or f5_tts import here: the registry and dashboard read this cheaply.
 
 from __future__ import annotations
 
-from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engines.base import Capabilities, KnobKind, KnobPhase, KnobRefusal, KnobSpec, KnobValue
+from engines.torch_knobs import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, read_knobs, torch_knobs
 
 SAMPLE_RATE = 24000
 
@@ -14,10 +18,7 @@ SHIPPED_ARCHITECTURES: tuple[str, ...] = ("F5TTS_v1_Base", "F5TTS_v1_Small", "F5
 TINY_ARCHITECTURE = "tiny"
 ARCHITECTURES: tuple[str, ...] = (*SHIPPED_ARCHITECTURES, TINY_ARCHITECTURE)
 
-WEIGHTS_CHOICES: tuple[str, ...] = ("checkpoint", "random-full", "random-tiny")
 PRECISION_CHOICES: tuple[str, ...] = ("fp32", "fp16", "bf16")
-DIT_PRECISION_MODES: tuple[str, ...] = ("autocast", "cast")
-COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 ODE_METHODS: tuple[str, ...] = ("euler", "midpoint")
 CHUNKERS: tuple[str, ...] = ("f5", "lab")
 STREAM_MODES: tuple[str, ...] = ("chunked", "pseudo")
@@ -28,10 +29,10 @@ _LOAD = KnobPhase.LOAD
 
 F5_KNOBS: tuple[KnobSpec, ...] = (
     # --- what is loaded -------------------------------------------------------------
-    KnobSpec(
-        "weights", KnobKind.CHOICE, "random-tiny", phase=_LOAD, choices=WEIGHTS_CHOICES,
-        help="checkpoint: model_file + vocoder_dir from disk (never the hub); random-full: the "
+    *torch_knobs(
+        weights_help="checkpoint: model_file + vocoder_dir from disk (never the hub); random-full: the "
         "`architecture` config with random weights (audio is noise); random-tiny: ~1 M params, for tests",
+        warmup_default=0,
     ),
     KnobSpec(
         "architecture", KnobKind.CHOICE, "F5TTS_v1_Base", phase=_LOAD, choices=ARCHITECTURES,
@@ -59,27 +60,8 @@ F5_KNOBS: tuple[KnobSpec, ...] = (
     ),
     # --- how it runs ------------------------------------------------------------------
     KnobSpec(
-        "dit_precision_mode", KnobKind.CHOICE, "autocast", phase=_LOAD, choices=DIT_PRECISION_MODES,
-        help="how the precision applies to the DiT: autocast (fp32 weights, low-precision matmuls) "
-        "or cast (weights and activations converted)",
-    ),
-    KnobSpec(
         "vocoder_precision", KnobKind.CHOICE, "fp32", phase=_LOAD, choices=PRECISION_CHOICES,
         help="Vocos weights and input dtype (fp16 refused on CPU: its ISTFT has no float16 FFT there)",
-    ),
-    KnobSpec("compile", KnobKind.BOOL, False, phase=_LOAD, help="torch.compile the DiT (first runs compile)"),
-    KnobSpec(
-        "compile_mode", KnobKind.CHOICE, "default", phase=_LOAD, choices=COMPILE_MODES,
-        help="torch.compile mode when compile is on",
-    ),
-    KnobSpec(
-        "torch_threads", KnobKind.INT, 0, phase=_LOAD, minimum=0, maximum=256, step=1,
-        help="torch intra-op threads, process-wide (0 = torch's default). On a CPU shared with other "
-        "work, 1 avoids threads waiting on each other (measured 5-10x faster per step here)",
-    ),
-    KnobSpec(
-        "warmup", KnobKind.INT, 0, phase=_LOAD, minimum=0, maximum=10, step=1,
-        help="short syntheses run at load (compile, allocator); counted in load time, not in runs",
     ),
     # --- per call -----------------------------------------------------------------------
     KnobSpec(
@@ -140,4 +122,43 @@ F5_CAPABILITIES = Capabilities(
     sample_rate=SAMPLE_RATE,
     framework="torch",
     knobs=F5_KNOBS,
+    refusals=(BF16_CUDA_REFUSAL,),
+    #: Measured on this stack (engine-facts): Vocos' ISTFT calls torch.fft, whose CPU backends have no
+    #: float16 kernels, so fp16 Vocos fails on CPU mid-run.
+    knob_refusals=(
+        KnobRefusal(
+            knob="vocoder_precision", value="fp16", device="cpu",
+            reason="Vocos' inverse STFT runs torch.fft, which has no float16 kernels on CPU "
+            "(use vocoder_precision=bf16 or fp32)",
+        ),
+        *TORCH_KNOB_REFUSALS,
+    ),
 )
+
+
+@dataclass(frozen=True)
+class F5Knobs:
+    """F5's own knobs, typed (the shared torch ones are engines.torch_knobs.TorchSettings)."""
+
+    architecture: str
+    model_file: str
+    vocab_file: str
+    vocoder_dir: str
+    use_ema: bool
+    weights_seed: int
+    vocoder_precision: str
+    nfe_step: int
+    cfg_strength: float
+    sway_sampling_coef: float
+    ode_method: str
+    speed: float
+    cross_fade_s: float
+    chunker: str
+    first_chunk_max_chars: int
+    chunk_batch_size: int
+    stream_mode: str
+    stream_slice_samples: int
+
+    @classmethod
+    def of(cls, knobs: Mapping[str, KnobValue]) -> F5Knobs:
+        return read_knobs(cls, F5_CAPABILITIES, knobs)

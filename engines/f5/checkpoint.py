@@ -8,11 +8,9 @@ keys), the ``vocab.txt`` it was trained with, and a Vocos directory holding
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.base import KnobValue
 from engines.errors import LoadError
 
 MODEL_SUFFIXES = (".safetensors", ".pt")
@@ -43,11 +41,11 @@ class CheckpointFiles:
     vocoder_dir: Path
 
 
-def resolve_checkpoint_files(knobs: Mapping[str, KnobValue]) -> CheckpointFiles:
+def resolve_checkpoint_files(model_file_knob: str, vocab_file_knob: str, vocoder_dir_knob: str) -> CheckpointFiles:
     """The checkpoint paths from the knobs, or LoadError naming what is missing."""
-    model_text = str(knobs.get("model_file", "")).strip()
-    vocoder_text = str(knobs.get("vocoder_dir", "")).strip()
-    vocab_text = str(knobs.get("vocab_file", "")).strip()
+    model_text = model_file_knob.strip()
+    vocoder_text = vocoder_dir_knob.strip()
+    vocab_text = vocab_file_knob.strip()
     if not model_text:
         raise LoadError("weights=checkpoint needs model_file (a .safetensors or .pt DiT checkpoint)")
     model_file = Path(model_text).expanduser()

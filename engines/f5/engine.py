@@ -24,12 +24,14 @@ from engines.f5.capabilities import (
     SAMPLE_RATE,
     SHIPPED_ARCHITECTURES,
     TINY_ARCHITECTURE,
+    F5Knobs,
 )
 from engines.f5.checkpoint import resolve_checkpoint_files
 from engines.f5.chunking import CrossfadeJoiner, plan_chunks
 from engines.f5.precision import PrecisionPlan, check_precision
 from engines.f5.reference import TARGET_RMS, read_reference, resolve_voice
 from engines.hooks import NULL_HOOK, StageHook
+from engines.torch_knobs import TorchSettings, cuda_capability, zerogpu_refusal
 
 if TYPE_CHECKING:
     import torch
@@ -74,6 +76,7 @@ class F5Engine(Engine):
         self._device = "cpu"
         self._weights = "random-tiny"
         self._compiled = False
+        self._torch_settings: TorchSettings | None = None
 
     # --- machine and loading ----------------------------------------------------------------
     @classmethod
@@ -83,6 +86,10 @@ class F5Engine(Engine):
         cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
         return ("cpu", *cuda)
 
+    @classmethod
+    def device_capability(cls, device: str) -> tuple[int, int] | None:
+        return cuda_capability(device)
+
     @property
     def random_weights(self) -> bool:
         return self._weights != "checkpoint"
@@ -90,10 +97,14 @@ class F5Engine(Engine):
     def load(self, settings: SynthesisSettings, hook: StageHook = NULL_HOOK) -> None:
         # Everything that can be refused is refused before torch is even imported.
         check_precision(settings)
-        knobs = settings.knobs
-        weights = str(knobs.get("weights", "random-tiny"))
-        files = resolve_checkpoint_files(knobs) if weights == "checkpoint" else None
-        architecture = TINY_ARCHITECTURE if weights == "random-tiny" else str(knobs.get("architecture"))
+        torch_settings = TorchSettings.of(F5_CAPABILITIES, settings.knobs)
+        knobs = F5Knobs.of(settings.knobs)
+        weights = torch_settings.weights
+        files = (
+            resolve_checkpoint_files(knobs.model_file, knobs.vocab_file, knobs.vocoder_dir)
+            if weights == "checkpoint" else None
+        )
+        architecture = TINY_ARCHITECTURE if weights == "random-tiny" else knobs.architecture
         if weights == "random-full" and architecture not in SHIPPED_ARCHITECTURES:
             raise InputError(f"weights=random-full needs a shipped architecture, not {architecture!r}")
         with hook.stage("import"):
@@ -109,29 +120,26 @@ class F5Engine(Engine):
         device = settings.device if settings.device_kind == "cpu" else self._cuda_device(settings.device)
         plan = PrecisionPlan.from_settings(settings)
         self._check_time_grid(settings, dit_weight_dtype(plan))
-        threads = int(knobs.get("torch_threads", 0))
-        if threads > 0:
-            import torch
-
-            torch.set_num_threads(threads)
+        torch_settings.apply_threads()
+        torch_settings.apply(settings.device_kind)
+        self._torch_settings = torch_settings
         if files is not None:
             with hook.stage("load_checkpoint"):
-                model = build.load_checkpoint_model(files, architecture, bool(knobs.get("use_ema", True)), device)
+                model = build.load_checkpoint_model(files, architecture, knobs.use_ema, device)
         else:
             with hook.stage("build_random"):
-                model = build.build_random(architecture, int(knobs.get("weights_seed", 0)))
+                model = build.build_random(architecture, knobs.weights_seed)
         with hook.stage("to_device"):
             model.cfm.to(device)
             model.cfm.transformer.to(dit_weight_dtype(plan))
             model.vocoder.to(device=device, dtype=torch_dtype(plan.vocoder))
         self._model, self._plan, self._device, self._weights = model, plan, device, weights
-        self._compiled = bool(knobs.get("compile", False))
+        self._compiled = torch_settings.compile
         if self._compiled:
-            mode = str(knobs.get("compile_mode", "default"))
             with hook.stage("compile_setup"):  # lazy: the real compile happens in the first NFE step
-                model.cfm.transformer.compile(mode=mode)
+                model.cfm.transformer.compile(mode=torch_settings.compile_mode)
         self.settings = settings
-        for _ in range(int(knobs.get("warmup", 0))):
+        for _ in range(torch_settings.warmup):
             with hook.stage("warmup"):
                 self.synthesize(WARMUP_TEXT, Voice(), settings, NULL_HOOK)
         hook.annotate("dtype.dit_params", str(next(model.cfm.transformer.parameters()).dtype))
@@ -202,12 +210,11 @@ class F5Engine(Engine):
         return _Prompt(mel, reference.text, audio.shape[-1] // HOP_LENGTH, rms, audio.shape[-1] / SAMPLE_RATE)
 
     def _plan_chunks(self, text: str, prompt: _Prompt, settings: SynthesisSettings, hook: StageHook) -> list[str]:
-        knobs = settings.knobs
-        chunker = str(knobs.get("chunker", "f5"))
+        knobs = F5Knobs.of(settings.knobs)
+        chunker = knobs.chunker
         with hook.stage("text_preparation"):
             chunks = plan_chunks(
-                text, chunker, prompt.text, prompt.seconds, float(knobs.get("speed", 1.0)),
-                int(knobs.get("first_chunk_max_chars", 20)),
+                text, chunker, prompt.text, prompt.seconds, knobs.speed, knobs.first_chunk_max_chars,
             )
         if not chunks:
             raise InputError("the text has nothing F5-TTS can speak")
@@ -226,9 +233,9 @@ class F5Engine(Engine):
         from engines.f5.precision import dit_autocast, torch_dtype
 
         model, plan = self._require()
-        knobs = settings.knobs
-        speed = float(knobs.get("speed", 1.0))
-        nfe_step = int(knobs.get("nfe_step", 32))
+        knobs = F5Knobs.of(settings.knobs)
+        speed = knobs.speed
+        nfe_step = knobs.nfe_step
         with hook.stage("text_preparation"):
             texts = [text.strip() for text in texts]  # lab chunks keep their trailing space
             pinyin = convert_char_to_pinyin([prompt.text + text for text in texts])
@@ -244,15 +251,15 @@ class F5Engine(Engine):
                 # CFM.sample never generates less than the prompt or text length plus one frame.
                 ends.append(max(int((tokens[index] != -1).sum()) + 1, mel_frames + 1, estimate))
             duration = torch.tensor(ends, device=self._device, dtype=torch.long)
-        sway = float(knobs.get("sway_sampling_coef", -1.0))
+        sway = knobs.sway_sampling_coef
         with hook.stage("ode_solve"):
-            model.cfm.odeint_kwargs = {"method": str(knobs.get("ode_method", "euler"))}
+            model.cfm.odeint_kwargs = {"method": knobs.ode_method}
             cond = prompt.mel.expand(len(texts), -1, -1)
             with torch.inference_mode(), dit_autocast(plan, self._device.split(":")[0]), \
                     timed_nfe(model.cfm, hook, self._sync()) as timed:
                 mel, trajectory = model.cfm.sample(
                     cond=cond, text=tokens, duration=duration, steps=nfe_step,
-                    cfg_strength=float(knobs.get("cfg_strength", 2.0)), sway_sampling_coef=sway,
+                    cfg_strength=knobs.cfg_strength, sway_sampling_coef=sway,
                     seed=settings.seed,
                 )
             del trajectory
@@ -281,9 +288,8 @@ class F5Engine(Engine):
     def _check_time_grid(settings: SynthesisSettings, dtype: torch.dtype) -> None:
         from engines.f5.ode import time_grid_refusal
 
-        reason = time_grid_refusal(
-            int(settings.knobs.get("nfe_step", 32)), float(settings.knobs.get("sway_sampling_coef", -1.0)), dtype
-        )
+        knobs = F5Knobs.of(settings.knobs)
+        reason = time_grid_refusal(knobs.nfe_step, knobs.sway_sampling_coef, dtype)
         if reason:
             raise InputError(reason)
 
@@ -291,6 +297,9 @@ class F5Engine(Engine):
     def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
         """Knob combinations that cannot run are refused before anything loads or is stored."""
         check_precision(settings)
+        refused = zerogpu_refusal(TorchSettings.of(F5_CAPABILITIES, settings.knobs).compile)
+        if refused:
+            raise InputError(refused)
         plan = PrecisionPlan.from_settings(settings)
         if plan.casts_dit:
             from engines.f5.precision import dit_weight_dtype
@@ -301,6 +310,8 @@ class F5Engine(Engine):
         """Refuse what cannot run before any stage starts (the per-call knobs may differ from load's)."""
         check_precision(settings)
         model, _ = self._require()
+        if self._torch_settings is not None:
+            self._torch_settings.apply(settings.device_kind)  # process-wide: another engine may have changed them
         self._check_time_grid(settings, next(model.cfm.transformer.parameters()).dtype)
 
     def synthesize(
@@ -309,12 +320,13 @@ class F5Engine(Engine):
         self._check(settings)
         prompt = self._prepare_prompt(voice, hook)
         chunks = self._plan_chunks(text, prompt, settings, hook)
-        batch_size = int(settings.knobs.get("chunk_batch_size", 1))
+        knobs = F5Knobs.of(settings.knobs)
+        batch_size = knobs.chunk_batch_size
         waves: list[np.ndarray] = []
         for start in range(0, len(chunks), batch_size):
             waves.extend(self._generate(chunks[start: start + batch_size], prompt, settings, hook))
         with hook.stage("crossfade"):
-            joiner = CrossfadeJoiner(int(float(settings.knobs.get("cross_fade_s", 0.15)) * SAMPLE_RATE))
+            joiner = CrossfadeJoiner(int(knobs.cross_fade_s * SAMPLE_RATE))
             pieces = [joiner.push(wave) for wave in waves]
             pieces.append(joiner.finish())
             samples = np.concatenate(pieces).astype(np.float32)
@@ -327,14 +339,15 @@ class F5Engine(Engine):
         fade tail held back for the next); pseudo: F5's own streaming, a whole chunk generated
         and then cut into fixed slices."""
         self._check(settings)
-        mode = str(settings.knobs.get("stream_mode", "chunked"))
+        knobs = F5Knobs.of(settings.knobs)
+        mode = knobs.stream_mode
         hook.annotate("stream_mode", mode)
         prompt = self._prepare_prompt(voice, hook)
         chunks = self._plan_chunks(text, prompt, settings, hook)
         if mode == "pseudo":
             yield from self._pseudo_stream(chunks, prompt, settings, hook)
             return
-        joiner = CrossfadeJoiner(int(float(settings.knobs.get("cross_fade_s", 0.15)) * SAMPLE_RATE))
+        joiner = CrossfadeJoiner(int(knobs.cross_fade_s * SAMPLE_RATE))
         for index, chunk in enumerate(chunks):
             (wave,) = self._generate([chunk], prompt, settings, hook)
             with hook.stage("crossfade"):
@@ -346,7 +359,7 @@ class F5Engine(Engine):
     def _pseudo_stream(
         self, chunks: list[str], prompt: _Prompt, settings: SynthesisSettings, hook: StageHook
     ) -> Iterator[AudioChunk]:
-        piece = int(settings.knobs.get("stream_slice_samples", 2048))
+        piece = F5Knobs.of(settings.knobs).stream_slice_samples
         index = 0
         for chunk in chunks:
             (wave,) = self._generate([chunk], prompt, settings, hook)

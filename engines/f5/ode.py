@@ -94,5 +94,5 @@ def time_grid_refusal(nfe_step: int, sway_sampling_coef: float | None, dtype: to
         f"nfe_step={nfe_step} with sway_sampling_coef={sway_sampling_coef:g} cannot run with the DiT cast to "
         f"{str(dtype).removeprefix('torch.')}: F5 builds its ODE time grid in the DiT's dtype and two of its "
         f"{nfe_step + 1} times round to {value:.4f}, which the ODE solver rejects "
-        "(use dit_precision_mode=autocast, or another nfe_step)"
+        "(use precision_mode=autocast, or another nfe_step)"
     )

@@ -1,19 +1,20 @@
 """Precision of the DiT and the vocoder: the plan, its refusals, and applying it.
 
-The refusals are data (what, where, why) so they can be shown before anything
-loads; ``check_precision`` raises them as InputError. torch is imported inside
+The refusals are data on F5_CAPABILITIES (what, where, why) so they can be shown
+before anything loads; ``check_precision`` raises them as InputError. torch is imported inside
 functions only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engines.base import KnobValue, SynthesisSettings
+from engines.base import SynthesisSettings
 from engines.errors import InputError
+from engines.f5.capabilities import F5_CAPABILITIES, F5Knobs
+from engines.torch_knobs import TorchSettings
 
 if TYPE_CHECKING:
     import torch
@@ -21,37 +22,11 @@ if TYPE_CHECKING:
 TORCH_DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
-@dataclass(frozen=True)
-class KnobRefusal:
-    """A knob value refused on a device kind, with the reason shown to users."""
-
-    knob: str
-    value: str
-    device: str
-    reason: str
-
-    def matches(self, device_kind: str, knobs: Mapping[str, KnobValue]) -> bool:
-        return device_kind == self.device and str(knobs.get(self.knob, "")) == self.value
-
-
-#: Measured on this stack (engine-facts): Vocos' ISTFT calls torch.fft, whose CPU
-#: backends have no float16 kernels, so fp16 Vocos fails on CPU mid-run.
-KNOB_REFUSALS: tuple[KnobRefusal, ...] = (
-    KnobRefusal(
-        knob="vocoder_precision", value="fp16", device="cpu",
-        reason="Vocos' inverse STFT runs torch.fft, which has no float16 kernels on CPU "
-        "(use vocoder_precision=bf16 or fp32)",
-    ),
-)
-
-
 def check_precision(settings: SynthesisSettings) -> None:
-    """Raise InputError for a refused combination, before anything is built."""
-    for refusal in KNOB_REFUSALS:
-        if refusal.matches(settings.device_kind, settings.knobs):
-            raise InputError(
-                f"{refusal.knob}={refusal.value} on {refusal.device} is refused: {refusal.reason}"
-            )
+    """Raise InputError for a refused knob combination (data on F5_CAPABILITIES), before anything is built."""
+    refused = F5_CAPABILITIES.knob_refusal(settings.device_kind, settings.knobs)
+    if refused:
+        raise InputError(refused)
 
 
 @dataclass(frozen=True)
@@ -64,8 +39,8 @@ class PrecisionPlan:
     def from_settings(settings: SynthesisSettings) -> PrecisionPlan:
         return PrecisionPlan(
             dit=settings.precision,
-            dit_mode=str(settings.knobs.get("dit_precision_mode", "autocast")),
-            vocoder=str(settings.knobs.get("vocoder_precision", "fp32")),
+            dit_mode=TorchSettings.of(F5_CAPABILITIES, settings.knobs).precision_mode,
+            vocoder=F5Knobs.of(settings.knobs).vocoder_precision,
         )
 
     @property

@@ -6,31 +6,22 @@ dashboard read this cheaply. DeepSpeed is only a knob when it is importable.
 
 from __future__ import annotations
 
-import importlib.util
+from dataclasses import dataclass
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec
-from engines.xtts.precision import PRECISION_MODES, REFUSALS
+from engines.torch_knobs import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, deepspeed_available, torch_knobs
+from engines.xtts.precision import REFUSALS
 from engines.xtts.tokenizer import LANGUAGES
 from engines.xtts.voice_cache import CACHE_MODES
 from engines.xtts.windowed_decode import STREAM_DECODERS
 
 SAMPLE_RATE = 24000
-WEIGHTS_CHOICES: tuple[str, ...] = ("checkpoint", "random-full", "random-tiny")
-COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: The v2 GPT generates at most gpt_max_audio_tokens - 3 = 602 audio tokens per sentence.
 MAX_AUDIO_TOKENS = 602
 #: With random weights the stop token is suppressed and this many tokens are generated (knob = 0).
 RANDOM_DEFAULT_TOKENS = 32
 
 _LOAD = KnobPhase.LOAD
-
-
-def deepspeed_available() -> bool:
-    try:
-        return importlib.util.find_spec("deepspeed") is not None
-    except (ImportError, ValueError):
-        return False
-
 
 _DEEPSPEED_KNOBS: tuple[KnobSpec, ...] = (
     (
@@ -44,34 +35,16 @@ _DEEPSPEED_KNOBS: tuple[KnobSpec, ...] = (
 )
 
 XTTS_KNOBS: tuple[KnobSpec, ...] = (
-    # --- what is loaded -----------------------------------------------------------------
-    KnobSpec(
-        "weights", KnobKind.CHOICE, "random-tiny", phase=_LOAD, choices=WEIGHTS_CHOICES,
-        help="checkpoint: checkpoint_dir through coqui's Xtts.load_checkpoint (never the hub); "
+    # --- what is loaded and how it runs (shared by the torch engines) -------------------------
+    *torch_knobs(
+        weights_help="checkpoint: checkpoint_dir through coqui's Xtts.load_checkpoint (never the hub); "
         "random-full: the released v2 architecture (~467 M params) with random weights (audio is noise); "
         "random-tiny: ~10 M params, for tests",
+        warmup_default=1,
     ),
     KnobSpec(
         "checkpoint_dir", KnobKind.DIRECTORY, "", phase=_LOAD,
         help="weights=checkpoint: directory with config.json, model.pth, vocab.json (speakers_xtts.pth optional)",
-    ),
-    KnobSpec(
-        "precision_mode", KnobKind.CHOICE, "autocast", phase=_LOAD, choices=PRECISION_MODES,
-        help="fp16/bf16 only: autocast (fp32 weights, low-precision matmuls/convs) or cast (GPT and HiFi-GAN "
-        "weights converted; speaker encoder stays fp32)",
-    ),
-    KnobSpec("compile", KnobKind.BOOL, False, phase=_LOAD, help="torch.compile the GPT-2 blocks and HiFi-GAN"),
-    KnobSpec(
-        "compile_mode", KnobKind.CHOICE, "default", phase=_LOAD, choices=COMPILE_MODES,
-        help="torch.compile mode when compile is on",
-    ),
-    KnobSpec(
-        "warmup", KnobKind.BOOL, True, phase=_LOAD,
-        help="one short synthesis at load (allocator, compile); counted in load time, not in runs",
-    ),
-    KnobSpec(
-        "torch_threads", KnobKind.INT, 0, phase=_LOAD, minimum=0, maximum=256, step=1,
-        help="torch.set_num_threads at load (process-wide; 0 = leave torch's default)",
     ),
     *_DEEPSPEED_KNOBS,
     # --- voice and its cache --------------------------------------------------------------
@@ -143,5 +116,34 @@ XTTS_CAPABILITIES = Capabilities(
     sample_rate=SAMPLE_RATE,
     framework="torch",
     knobs=XTTS_KNOBS,
-    refusals=REFUSALS,
+    refusals=(*REFUSALS, BF16_CUDA_REFUSAL),
+    knob_refusals=TORCH_KNOB_REFUSALS,
 )
+
+
+@dataclass(frozen=True)
+class XttsKnobs:
+    """XTTS's own knobs, typed (the shared torch ones are engines.torch_knobs.TorchSettings)."""
+
+    checkpoint_dir: str
+    voice_cache: str
+    voice_cache_dir: str
+    gpt_cond_len: int
+    gpt_cond_chunk_len: int
+    max_ref_len: int
+    sound_norm_refs: bool
+    language: str
+    max_audio_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    length_penalty: float
+    do_sample: bool
+    speed: float
+    enable_text_splitting: bool
+    stream_chunk_size: int
+    overlap_wav_len: int
+    stream_decoder: str
+    stream_context_frames: int
+    use_deepspeed: bool = False  # a knob only where deepspeed is importable

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES
+from engines.torch_knobs import TorchSettings, cuda_capability, read_knobs, zerogpu_refusal
+from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES, XttsKnobs
 from engines.xtts.precision import PrecisionPlan, module_dtypes
 from engines.xtts.voice_cache import ConditioningSettings, VoiceCache, VoiceProfile, cache_key, default_cache_dir
 
@@ -37,6 +38,7 @@ class XttsEngine(Engine):
 
     def __init__(self) -> None:
         super().__init__()
+        self._torch_settings: TorchSettings | None = None
         self._runtime: XttsRuntime | None = None
         self._weights = ""
         self._checkpoint_dir: Path | None = None
@@ -51,8 +53,19 @@ class XttsEngine(Engine):
         return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
 
     @classmethod
+    def device_capability(cls, device: str) -> tuple[int, int] | None:
+        return cuda_capability(device)
+
+    @staticmethod
+    def _knobs(settings: SynthesisSettings) -> XttsKnobs:
+        return read_knobs(XttsKnobs, XTTS_CAPABILITIES, settings.knobs)
+
+    @classmethod
     def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
         """XTTS always clones: with no reference and no named speaker the run is refused before load."""
+        refused = zerogpu_refusal(TorchSettings.of(XTTS_CAPABILITIES, settings.knobs).compile)
+        if refused:
+            raise InputError(refused)
         if voice.reference_audio is None and voice.speaker is None:
             raise InputError("XTTS clones a voice: give reference audio (a 3-10 s WAV) or a named speaker")
         if voice.reference_audio is not None and not Path(voice.reference_audio).is_file():
@@ -67,10 +80,11 @@ class XttsEngine(Engine):
         return SAMPLE_RATE
 
     def load(self, settings: SynthesisSettings, hook: StageHook = NULL_HOOK) -> None:
-        knobs = settings.knobs
-        weights = str(knobs.get("weights", "random-tiny"))
-        checkpoint = str(knobs.get("checkpoint_dir", "") or "")
-        plan = PrecisionPlan(settings.precision, str(knobs.get("precision_mode", "autocast")), settings.device_kind)
+        torch_settings = TorchSettings.of(XTTS_CAPABILITIES, settings.knobs)
+        knobs = self._knobs(settings)
+        weights = torch_settings.weights
+        checkpoint = knobs.checkpoint_dir
+        plan = PrecisionPlan(settings.precision, torch_settings.precision_mode, settings.device_kind)
         if weights == "checkpoint":
             if not checkpoint:
                 raise LoadError("weights=checkpoint needs checkpoint_dir (config.json, model.pth, vocab.json)")
@@ -81,13 +95,13 @@ class XttsEngine(Engine):
             import torch
 
             from engines.xtts import build
-        threads = int(knobs.get("torch_threads", 0))
-        if threads > 0:
-            torch.set_num_threads(threads)
+        torch_settings.apply_threads()
+        torch_settings.apply(settings.device_kind)
+        self._torch_settings = torch_settings
         with hook.stage("build_model"):
             if weights == "checkpoint":
                 directory = Path(checkpoint).expanduser().resolve()
-                model, config = build.load_checkpoint(directory, use_deepspeed=bool(knobs.get("use_deepspeed", False)))
+                model, config = build.load_checkpoint(directory, use_deepspeed=knobs.use_deepspeed)
                 stat = (directory / "model.pth").stat()
                 identity = f"checkpoint:{directory}:{stat.st_size}:{stat.st_mtime_ns}"
                 self._checkpoint_dir = directory
@@ -104,9 +118,9 @@ class XttsEngine(Engine):
             from engines.xtts.precision import apply_precision
 
             apply_precision(model, plan)
-        if bool(knobs.get("compile", False)):
+        if torch_settings.compile:
             with hook.stage("compile"):
-                self._compile(model, str(knobs.get("compile_mode", "default")))
+                self._compile(model, torch_settings.compile_mode)
         from engines.xtts.pipeline import XttsRuntime
 
         self._runtime = XttsRuntime(
@@ -130,7 +144,7 @@ class XttsEngine(Engine):
         if self._checkpoint_dir is not None:
             self._facts["checkpoint_dir"] = str(self._checkpoint_dir)
         hook.annotate("dtype.params", self._facts["dtype.params"])
-        if bool(knobs.get("warmup", True)):
+        for _ in range(torch_settings.warmup):
             with hook.stage("warmup"):
                 self._warmup(settings)
 
@@ -162,6 +176,10 @@ class XttsEngine(Engine):
         warm = type(gen)(**{**gen.__dict__, "max_audio_tokens": 4, "fixed_length": True})
         pipeline.synthesize(runtime, "warm up.", profile, warm, NULL_HOOK)
 
+    def _apply_torch_switches(self, settings: SynthesisSettings) -> None:
+        if self._torch_settings is not None:
+            self._torch_settings.apply(settings.device_kind)
+
     def unload(self) -> None:
         self._runtime = None
         self._caches.clear()
@@ -176,56 +194,55 @@ class XttsEngine(Engine):
         return self._runtime
 
     # --- settings ----------------------------------------------------------------------
-    @staticmethod
-    def _conditioning_settings(settings: SynthesisSettings) -> ConditioningSettings:
-        knobs = settings.knobs
+    def _conditioning_settings(self, settings: SynthesisSettings) -> ConditioningSettings:
+        knobs = self._knobs(settings)
         return ConditioningSettings(
-            gpt_cond_len=int(knobs.get("gpt_cond_len", 30)),
-            gpt_cond_chunk_len=int(knobs.get("gpt_cond_chunk_len", 4)),
-            max_ref_len=int(knobs.get("max_ref_len", 30)),
-            sound_norm_refs=bool(knobs.get("sound_norm_refs", False)),
+            gpt_cond_len=knobs.gpt_cond_len,
+            gpt_cond_chunk_len=knobs.gpt_cond_chunk_len,
+            max_ref_len=knobs.max_ref_len,
+            sound_norm_refs=knobs.sound_norm_refs,
         )
 
     def _generation_settings(self, settings: SynthesisSettings) -> GenerationSettings:
         from engines.xtts.pipeline import GenerationSettings
 
-        knobs = settings.knobs
-        tokens = int(knobs.get("max_audio_tokens", 0))
+        knobs = self._knobs(settings)
+        tokens = knobs.max_audio_tokens
         if tokens == 0:
             tokens = RANDOM_DEFAULT_TOKENS if self.random_weights else self._require().max_gen_tokens
         return GenerationSettings(
-            language=str(knobs.get("language", "en")),
+            language=knobs.language,
             max_audio_tokens=tokens,
             fixed_length=self.random_weights,
-            temperature=float(knobs.get("temperature", 0.75)),
-            top_k=int(knobs.get("top_k", 50)),
-            top_p=float(knobs.get("top_p", 0.85)),
-            repetition_penalty=float(knobs.get("repetition_penalty", 5.0)),
-            length_penalty=float(knobs.get("length_penalty", 1.0)),
-            do_sample=bool(knobs.get("do_sample", True)),
-            speed=float(knobs.get("speed", 1.0)),
-            enable_text_splitting=bool(knobs.get("enable_text_splitting", False)),
+            temperature=knobs.temperature,
+            top_k=knobs.top_k,
+            top_p=knobs.top_p,
+            repetition_penalty=knobs.repetition_penalty,
+            length_penalty=knobs.length_penalty,
+            do_sample=knobs.do_sample,
+            speed=knobs.speed,
+            enable_text_splitting=knobs.enable_text_splitting,
         )
 
-    @staticmethod
-    def _stream_settings(settings: SynthesisSettings) -> StreamSettings:
+    def _stream_settings(self, settings: SynthesisSettings) -> StreamSettings:
         from engines.xtts.pipeline import StreamSettings
 
-        knobs = settings.knobs
+        knobs = self._knobs(settings)
         return StreamSettings(
-            chunk_size=int(knobs.get("stream_chunk_size", 20)),
-            overlap=int(knobs.get("overlap_wav_len", 1024)),
-            decoder=str(knobs.get("stream_decoder", "coqui")),
-            context_frames=int(knobs.get("stream_context_frames", 32)),
+            chunk_size=knobs.stream_chunk_size,
+            overlap=knobs.overlap_wav_len,
+            decoder=knobs.stream_decoder,
+            context_frames=knobs.stream_context_frames,
         )
 
     def _cache(self, settings: SynthesisSettings) -> VoiceCache | None:
-        mode = str(settings.knobs.get("voice_cache", "memory+disk"))
+        knobs = self._knobs(settings)
+        mode = knobs.voice_cache
         if mode == "off":
             return None
         disk: Path | None = None
         if mode == "memory+disk":
-            configured = str(settings.knobs.get("voice_cache_dir", "") or "")
+            configured = knobs.voice_cache_dir
             disk = Path(configured).expanduser() if configured else default_cache_dir()
         if disk not in self._caches:
             self._caches[disk] = VoiceCache(disk)
@@ -277,13 +294,14 @@ class XttsEngine(Engine):
         return VoiceProfile(entry["gpt_cond_latent"], entry["speaker_embedding"])
 
     def _check_text(self, text: str, settings: SynthesisSettings) -> None:
-        language = str(settings.knobs.get("language", "en"))
+        knobs = self._knobs(settings)
+        language = knobs.language
         if not text.strip():
             raise InputError("text is empty: enter something to synthesize")
         import importlib.util
 
         # coqui splits text at or over the language's char limit with spaCy's sentencizer.
-        if bool(settings.knobs.get("enable_text_splitting", False)) and len(text) >= 82:
+        if knobs.enable_text_splitting and len(text) >= 82:
             if importlib.util.find_spec("spacy") is None:
                 raise InputError("enable_text_splitting needs spaCy for text this long (pip install spacy)")
         if language in ("ja", "zh-cn", "ko"):
@@ -298,6 +316,7 @@ class XttsEngine(Engine):
 
         self._check_text(text, settings)
         runtime = self._require()
+        self._apply_torch_switches(settings)
         hook.annotate("dtype.params", self._facts["dtype.params"])
         profile = self._voice_profile(voice, settings, hook)
         samples = pipeline.synthesize(runtime, text, profile, self._generation_settings(settings), hook)
@@ -310,6 +329,7 @@ class XttsEngine(Engine):
 
         self._check_text(text, settings)
         runtime = self._require()
+        self._apply_torch_switches(settings)
         hook.annotate("dtype.params", self._facts["dtype.params"])
         profile = self._voice_profile(voice, settings, hook)
         chunks = pipeline.stream(

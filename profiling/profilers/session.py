@@ -31,6 +31,7 @@ from profiling.profilers.common import (
     ProfileTarget,
 )
 from profiling.run.runner import BenchRequest, EnginePool, validate_request
+from profiling.run.zerogpu import gpu_entry
 from profiling.store.results import Artifact, ResultsStore
 
 #: Told what the session is doing, for progress bars and the dashboard.
@@ -97,6 +98,7 @@ def validate_profile_request(request: ProfileRequest) -> tuple[str, SynthesisSet
     return text, settings
 
 
+@gpu_entry  # ZeroGPU: the GPU is attached for this call only; a no-op elsewhere
 def run_profile(
     request: ProfileRequest,
     pool: EnginePool,

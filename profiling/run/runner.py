@@ -32,6 +32,7 @@ from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.core.rss import PeakRssSampler
 from profiling.core.stats import Summary, summarize_metrics, summarize_stages
 from profiling.core.timer import StageTimer, StageTiming
+from profiling.run.zerogpu import gpu_entry
 from profiling.store.results import ResultsStore
 
 #: Called after each run with (runs done, runs total, the record just made).
@@ -105,7 +106,9 @@ def validate_request(request: BenchRequest) -> tuple[str, SynthesisSettings]:
         raise InputError(f"engine '{cls.name}' does not stream")
     if request.voice.reference_audio is not None and not cls.capabilities.voice_cloning:
         raise InputError(f"engine '{cls.name}' does not clone voices: remove the reference audio")
-    settings = resolve_settings(cls.capabilities, request.settings, cls.machine_devices())
+    devices = cls.machine_devices()
+    capability = cls.device_capability(request.settings.device) if request.settings.device_kind == "cuda" else None
+    settings = resolve_settings(cls.capabilities, request.settings, devices, capability)
     cls.check_request(settings, request.voice)
     return text, settings
 
@@ -291,6 +294,7 @@ def _gpu_usage(settings: SynthesisSettings) -> GpuUsageReader:
     return GpuUsageReader(info.uuid, info.physical)
 
 
+@gpu_entry  # ZeroGPU attaches the GPU for this call only; a no-op elsewhere
 def run_bench(
     request: BenchRequest,
     pool: EnginePool,
