@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GRADIO_ANALYTICS_ENABLED := False
 SYNC := $(UV) sync --locked --quiet
 
-.PHONY: dashboard test lint lock check-lock
+.PHONY: dashboard test lint lock check-lock gpu-rehearsal device-wheels
 
 $(UV): scripts/uv-bootstrap.txt
 	@$(PYTHON) -m pip install -q --disable-pip-version-check --no-warn-script-location \
@@ -50,3 +50,27 @@ lock: | $(UV)
 # Fails when pyproject.toml and uv.lock disagree, or requirements.txt is not what the lock gives.
 check-lock: | $(UV)
 	@scripts/check-lock.sh
+
+# --- the GPU machine, rehearsed here (docs/gpu.md) -------------------------------------------------
+# The lent GPU machine has Python 3.12, torch 2.11, transformers 5.17 and no registry: the suite's
+# missing packages travel as wheels (.whl/, scripts/device-wheels.sh). The rehearsal builds that
+# environment here (scripts/gpu-machine-packages.txt from the registry, the wheels with --no-deps
+# --target, as there) and runs the GPU suite's CPU path on tiny models. Not part of `make test`.
+PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+GPU_ENV := .gpu-rehearsal
+
+device-wheels:
+	scripts/device-wheels.sh
+
+$(GPU_ENV)/.base: scripts/gpu-machine-packages.txt | $(UV)
+	@test -x $(GPU_ENV)/bin/python || $(UV) venv -q -p $(PYTHON312) $(GPU_ENV)
+	@$(UV) pip install -q --python $(GPU_ENV)/bin/python -r scripts/gpu-machine-packages.txt
+	@touch $@
+
+gpu-rehearsal: $(GPU_ENV)/.base
+	@test -n "$$(ls .whl/*.whl 2>/dev/null)" || scripts/device-wheels.sh
+	@rm -rf $(GPU_ENV)/site
+	@$(UV) pip install -q --python $(GPU_ENV)/bin/python --no-deps --no-index --target $(GPU_ENV)/site .whl/*.whl
+	PYTHONPATH=$(GPU_ENV)/site $(GPU_ENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_device_timing.py
+	PYTHONPATH=$(GPU_ENV)/site $(GPU_ENV)/bin/python benchmarks/gpu_suite.py --tiny --device cpu \
+		--repeats 1 --warmup 1 --budget-s $${BUDGET_S:-900} --out $(GPU_ENV)/out

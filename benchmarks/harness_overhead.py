@@ -3,7 +3,7 @@
 Same process, same loaded engine, interleaved rounds so machine load hits both alike:
   bare    engine.synthesize(text, voice, settings)
   timer   engine.synthesize(..., StageTimer())          (the stage hooks alone)
-  full    profiling.run.runner.measure_run(...)             (timer + RSS sampler + record)
+  full    profiling.run.runner.measure_run(...)             (timer + RSS peak + GPU readers + record)
   full (recorded synth_s)  what that run reports as synthesis time: the overhead that reaches the data
 
     python benchmarks/harness_overhead.py --rounds 200 --out docs/benchmarks/harness-overhead-cpu.md

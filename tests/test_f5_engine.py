@@ -142,14 +142,17 @@ def test_no_cfg_skips_the_unconditional_pass(engine: F5Engine, voice: Voice) -> 
     list(itertools.product(PRECISION_CHOICES, ("autocast", "cast"), PRECISION_CHOICES)),
 )
 def test_each_precision_mode_runs_or_is_refused(voice: Voice, precision: str, mode: str, vocoder: str) -> None:
-    chosen = settings(precision, precision_mode=mode, vocoder_precision=vocoder, nfe_step=2)
-    refused = [r for r in F5_CAPABILITIES.knob_refusals if r.matches("cpu", chosen.knobs)]
+    knobs = {"precision_mode": mode, "vocoder_precision": vocoder, "nfe_step": 2}
     candidate = F5Engine()
-    if refused:
+    if [r for r in F5_CAPABILITIES.knob_refusals if r.matches("cpu", knobs)]:
         with pytest.raises(InputError, match="refused: .*float16"):
-            candidate.load(chosen)
+            settings(precision, **knobs)  # refused with the settings, before any engine is touched
+        unresolved = SynthesisSettings("f5", precision=precision, knobs={"weights": "random-tiny", **knobs})
+        with pytest.raises(InputError, match="refused: .*float16"):
+            candidate.load(unresolved)  # and by the engine itself when called directly
         assert candidate.describe_model() == {}  # refused before anything was built
         return
+    chosen = settings(precision, **knobs)
     candidate.load(chosen)
     timer = StageTimer()
     audio = candidate.synthesize(SHORT, voice, chosen, timer)

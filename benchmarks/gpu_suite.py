@@ -1,0 +1,281 @@
+"""The GPU suite: one command for a short, lent GPU (about 15 minutes in all, no registry there).
+
+    python benchmarks/gpu_suite.py --out gpu-out            # on a CUDA machine: full-size random weights
+    python benchmarks/gpu_suite.py --tiny --device cpu ...  # the CPU path on tiny models (make gpu-rehearsal)
+
+Rows run most informative first, each in its own process (a crash or an out-of-memory in one cannot
+sink the rest), inside a time budget (6 minutes by default): a row starts only if the budget has room,
+and is cut at what is left. Each row writes ``<out>/NN-name.json`` and ``.md`` the moment it ends, so a
+run cut off still returns what it measured; ``summary.md`` and a short table come last. Rows:
+
+- XTTS full size (random weights): fp32, bf16 and fp16 autocast, bf16 cast, compile on; RTF, TTFA in
+  batch and in streaming with both stream decoders, per-stage times, load stages, peak GPU memory;
+- F5 full size (random weights): NFE 16 and 32 at fp32/bf16/fp16, compile on; per-NFE-step time, RTF
+  beside the published figures;
+- timing overhead: the same F5 row with ``sync`` and ``events`` stage timing;
+- Piper on CUDA: runs with onnxruntime-gpu, else is refused with the reason (the CPU build falls back).
+- A load test against a serving target: none exists yet (listed as skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+#: Published F5-TTS figures for its base model (RTF, lower is faster), shown beside the F5 rows.
+F5_PUBLISHED = "paper: RTF 0.15 at NFE 16 (RTX 3090); repo: PyTorch 0.147, TensorRT-LLM 0.040 (L20)"
+TEXT = (
+    "The quick brown fox jumps over the lazy dog. Measuring speech synthesis on a graphics card tells us "
+    "where the time goes."
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    engine: str
+    precision: str = "fp32"
+    knobs: dict[str, object] = field(default_factory=dict)
+    timing: str = "sync"
+    stream_decoders: tuple[str, ...] = ()  # XTTS: also measure streaming with these decoders
+    note: str = ""
+
+
+def rows(tiny: bool) -> list[Row]:
+    weights = "random-tiny" if tiny else "random-full"
+    xtts = {"weights": weights, "voice_cache": "off", "max_audio_tokens": 64 if not tiny else 8, "do_sample": False}
+    f5 = {"weights": weights, "nfe_step": 16 if not tiny else 4}
+    return [
+        Row("xtts-fp32", "xtts", "fp32", xtts, stream_decoders=("coqui", "windowed")),
+        Row("f5-fp32-nfe16", "f5", "fp32", f5, note=F5_PUBLISHED),
+        Row("xtts-bf16-autocast", "xtts", "bf16", {**xtts, "precision_mode": "autocast"}),
+        Row("f5-bf16-autocast-nfe16", "f5", "bf16", {**f5, "precision_mode": "autocast"}, note=F5_PUBLISHED),
+        Row("f5-fp32-nfe16-events", "f5", "fp32", f5, timing="events", note="compare with f5-fp32-nfe16 (sync)"),
+        Row("xtts-fp16-autocast", "xtts", "fp16", {**xtts, "precision_mode": "autocast"}),
+        Row("f5-fp16-autocast-nfe16", "f5", "fp16", {**f5, "precision_mode": "autocast"}),
+        Row("xtts-fp32-compile", "xtts", "fp32", {**xtts, "compile": True, "warmup": 1}),
+        Row("f5-fp32-nfe16-compile", "f5", "fp32", {**f5, "compile": True, "warmup": 1}),
+        Row("f5-fp32-nfe32", "f5", "fp32", {**f5, "nfe_step": 32 if not tiny else 8}),
+        Row("xtts-bf16-cast", "xtts", "bf16", {**xtts, "precision_mode": "cast"}),
+        Row("f5-bf16-autocast-nfe32", "f5", "bf16", {**f5, "nfe_step": 32 if not tiny else 8}),
+        Row("xtts-fp32-tf32", "xtts", "fp32", {**xtts, "tf32": True, "cudnn_benchmark": True}),
+        Row("piper-cuda", "piper", "fp32", {"deterministic": True}),
+    ]
+
+
+# --- one row, in its own process ------------------------------------------------------------------
+
+
+def reference_voice(engine: str) -> Any:
+    from engines.base import Voice
+
+    if engine != "xtts":
+        return Voice()
+    from engines.f5.reference import default_reference_audio
+
+    return Voice(reference_audio=default_reference_audio())
+
+
+def summarise(result: Any) -> dict[str, Any]:
+    from profiling.core.stats import measured, summarize_series
+
+    runs = measured(result.records)
+    first = result.records[0]
+    metrics = {m.name: m.median for m in result.metric_summary}
+    series = {s.name: s.item.median for s in summarize_series(result.records)}
+    return {
+        "runs": len(runs),
+        "rtf": metrics.get("rtf"),
+        "synth_s": metrics.get("synth_s"),
+        "ttfa_s": metrics.get("ttfa_s"),
+        "audio_s": metrics.get("audio_s"),
+        "gpu_peak_allocated_mb": metrics.get("gpu_peak_allocated_mb"),
+        "gpu_peak_reserved_mb": metrics.get("gpu_peak_reserved_mb"),
+        "gpu_util_mean_pct": metrics.get("gpu_util_mean_pct"),
+        "peak_rss_mb": metrics.get("peak_rss_mb"),
+        "stages_s": {s.name: s.median for s in result.stage_summary},
+        "series_s": series,
+        "load_s": result.load_s,
+        "load_stages_s": {t.name: t.inclusive_s for t in result.load_stages},
+        "recompiles_measured": sum(r.recompiles or 0 for r in runs),
+        "graph_breaks_measured": sum(r.graph_breaks or 0 for r in runs),
+        "timing_mode": first.timing_mode,
+        "gpu_sampling": first.gpu_sampling,
+        "errors": [r.error for r in result.records if r.error],
+    }
+
+
+def run_row(row: Row, device: str, repeats: int, warmup: int) -> dict[str, Any]:
+    from engines.base import SynthesisSettings
+    from profiling.analysis.report import environment_lines
+    from profiling.core.device import TimingMode
+    from profiling.core.records import RunMode
+    from profiling.run.runner import BenchRequest, EnginePool, run_bench
+
+    pool = EnginePool()
+    settings = SynthesisSettings(row.engine, device=device, precision=row.precision, knobs=row.knobs)
+    voice = reference_voice(row.engine)
+    request = BenchRequest(settings, TEXT, voice, repeats=repeats, warmup=warmup, timing=TimingMode(row.timing),
+                           label=f"gpu_suite {row.name}")
+    batch = run_bench(request, pool, None)
+    out: dict[str, Any] = {"batch": summarise(batch)}
+    out["environment"] = environment_lines(batch.records[0].environment, batch.records[0].timing_mode)
+    for decoder in row.stream_decoders:
+        stream_settings = settings.with_knobs(stream_decoder=decoder, stream_chunk_size=8)
+        stream = run_bench(
+            BenchRequest(stream_settings, TEXT, voice, RunMode.STREAM, repeats=repeats, warmup=1,
+                         timing=TimingMode(row.timing)),
+            pool, None,
+        )
+        out[f"stream_{decoder}"] = summarise(stream)
+    return out
+
+
+def child(args: argparse.Namespace) -> int:
+    row = next(r for r in rows(args.tiny) if r.name == args.row)
+    started = time.perf_counter()
+    try:
+        result = {"status": "ok", **run_row(row, args.device, args.repeats, args.warmup)}
+    except Exception as error:  # a refusal or a failure is this row's result, not the suite's end
+        result = {"status": "refused" if type(error).__name__ == "InputError" else "error",
+                  "error": f"{type(error).__name__}: {error}".splitlines()[0]}
+    result.update(row=asdict(row), device=args.device, seconds=round(time.perf_counter() - started, 1))
+    write_row(Path(args.out), args.index, row.name, result)
+    return 0
+
+
+# --- the parent: budget, isolation, the table -----------------------------------------------------
+
+
+def write_row(out: Path, index: int, name: str, result: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{index:02d}-{name}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    stem.with_suffix(".md").write_text(row_markdown(result), encoding="utf-8")
+
+
+def _ms(value: object) -> str:
+    return f"{float(value) * 1000:.0f}" if isinstance(value, (int, float)) else "-"
+
+
+def _num(value: object, digits: int = 3) -> str:
+    return f"{float(value):.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def row_markdown(result: dict[str, Any]) -> str:
+    row = result["row"]
+    lines = [f"# {row['name']} ({result['status']}, {result.get('seconds', '?')} s)", ""]
+    lines.append(f"- {row['engine']} on {result.get('device')}, {row['precision']}, knobs {row['knobs']}, "
+                 f"timing {row['timing']}")
+    if row.get("note"):
+        lines.append(f"- {row['note']}")
+    if result["status"] != "ok":
+        lines.append(f"- {result.get('error', '')}")
+        return "\n".join(lines) + "\n"
+    lines += [f"- {line}" for line in result.get("environment", [])]
+    for key in [k for k in result if k == "batch" or k.startswith("stream_")]:
+        part = result[key]
+        lines += ["", f"## {key}", "", "| metric | median |", "|---|---:|"]
+        for name in ("rtf", "synth_s", "ttfa_s", "audio_s", "gpu_peak_allocated_mb", "gpu_peak_reserved_mb",
+                     "gpu_util_mean_pct", "load_s", "recompiles_measured", "graph_breaks_measured"):
+            lines.append(f"| {name} | {part.get(name) if part.get(name) is not None else '-'} |")
+        lines += ["", "| stage | median ms |", "|---|---:|"]
+        lines += [f"| load: {k} | {_ms(v)} |" for k, v in part.get("load_stages_s", {}).items()]
+        lines += [f"| {k} | {_ms(v)} |" for k, v in part.get("stages_s", {}).items()]
+        lines += [f"| per item: {k} | {_ms(v)} |" for k, v in part.get("series_s", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(results: list[dict[str, Any]]) -> str:
+    head = ("| row | status | RTF | synth ms | TTFA ms | stream TTFA ms (coqui/windowed) | peak GPU MiB | load s "
+            "| recompiles |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for result in results:
+        batch = result.get("batch", {})
+        streams = "/".join(_ms(result.get(f"stream_{d}", {}).get("ttfa_s")) for d in ("coqui", "windowed")
+                           if f"stream_{d}" in result) or "-"
+        status = result["status"] if result["status"] == "ok" else f"{result['status']}: {result.get('error', '')[:60]}"
+        lines.append(
+            f"| {result['row']['name']} | {status} | {_num(batch.get('rtf'))} | {_ms(batch.get('synth_s'))} | "
+            f"{_ms(batch.get('ttfa_s'))} | {streams} | {_num(batch.get('gpu_peak_allocated_mb'), 0)} | "
+            f"{_num(batch.get('load_s'), 1)} | {batch.get('recompiles_measured', '-')} |"
+        )
+    return "\n".join(lines)
+
+
+def parent(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + args.budget_s
+    chosen = [r for r in rows(args.tiny) if not args.only or r.name in args.only.split(",")]
+    results: list[dict[str, Any]] = []
+    for index, row in enumerate(chosen):
+        left = deadline - time.monotonic()
+        if left < args.min_row_s:
+            result = {"status": "skipped", "error": f"time budget: {left:.0f} s left", "row": asdict(row)}
+            write_row(out, index, row.name, result)
+            results.append(result)
+            continue
+        command = [sys.executable, __file__, "--row", row.name, "--index", str(index), "--out", str(out),
+                   "--device", args.device, "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+        if args.tiny:
+            command.append("--tiny")
+        print(f"[{datetime.now(timezone.utc):%H:%M:%S}] {row.name} ({left:.0f} s left)", flush=True)
+        try:
+            subprocess.run(command, timeout=left, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except subprocess.TimeoutExpired:
+            write_row(out, index, row.name, {"status": "timeout", "error": f"cut at the budget ({left:.0f} s)",
+                                             "row": asdict(row)})
+        written = out / f"{index:02d}-{row.name}.json"
+        if not written.exists():  # the child died before writing (a crash, a kill)
+            died = {"status": "crashed", "error": "the row's process died", "row": asdict(row)}
+            write_row(out, index, row.name, died)
+        results.append(json.loads(written.read_text(encoding="utf-8")))
+    env = next((r["environment"] for r in results if r.get("environment")), [])
+    table = summary_table(results)
+    header = [
+        "# GPU suite", "",
+        f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        f"- command: `python benchmarks/gpu_suite.py {' '.join(sys.argv[1:])}`",
+        f"- device {args.device}, {'tiny' if args.tiny else 'full-size'} random weights (audio is noise), "
+        f"{args.warmup} warm-up + {args.repeats} measured runs per row, budget {args.budget_s:.0f} s",
+        *[f"- {line}" for line in env],
+        "", table, "",
+    ]
+    (out / "summary.md").write_text("\n".join(header), encoding="utf-8")
+    print("\n".join(header))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="gpu-suite-out", help="folder for the row files and summary.md")
+    parser.add_argument("--device", default=None, help="default: cuda:0 when torch sees a GPU, else cpu")
+    parser.add_argument("--tiny", action="store_true", help="tiny random models (the CPU rehearsal)")
+    parser.add_argument("--budget-s", type=float, default=360.0, help="time budget in seconds (default 6 min)")
+    parser.add_argument("--min-row-s", type=float, default=20.0, help="start no row with less time left")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--only", default="", help="comma-separated row names")
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.device is None:
+        import torch
+
+        args.device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    return child(args) if args.row else parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
