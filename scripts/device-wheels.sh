@@ -12,8 +12,11 @@ NAMES=(
     coqui-tts coqpit-config coqui-tts-trainer anyascii inflect typeguard num2words pysbd monotonic-alignment-search
     librosa soxr audioread pooch decorator soundfile cffi pycparser standard-aifc standard-sunau
     f5-tts vocos x-transformers einx loguru torch-einops-utils ema-pytorch cached-path pypinyin rjieba
-    unidecode pydub omegaconf hydra-core
+    unidecode pydub omegaconf hydra-core frozendict jaraco-functools more-itertools platformdirs
+    torchcodec ko-speech-tools
 )
+# torchcodec: coqui-tts 0.28 refuses to import without it on torch >= 2.9, but only looks it up; the lab
+# reads audio with soundfile, so it is never loaded (its FFmpeg libraries need not exist there).
 # Published as sdists only: built here into pure-Python wheels.
 SDIST_ONLY=(transformers-stream-generator docopt encodec antlr4-python3-runtime)
 # One version each: the one uv.lock pins (the version the tests here run), else the newest.

@@ -108,6 +108,9 @@ class F5Engine(Engine):
         if weights == "random-full" and architecture not in SHIPPED_ARCHITECTURES:
             raise InputError(f"weights=random-full needs a shipped architecture, not {architecture!r}")
         with hook.stage("import"):
+            from engines.f5.trainer_imports import stand_in_for_trainer_imports
+
+            stood_in = stand_in_for_trainer_imports()
             # utils_infer (chunk_text, loaders) and jieba's dictionary load on first use: pay
             # for both here so the first measured run does not.
             from f5_tts.infer import utils_infer  # noqa: F401
@@ -143,6 +146,8 @@ class F5Engine(Engine):
             with hook.stage("warmup"):
                 self.synthesize(WARMUP_TEXT, Voice(), settings, NULL_HOOK)
         hook.annotate("dtype.dit_params", str(next(model.cfm.transformer.parameters()).dtype))
+        if stood_in:
+            hook.annotate("trainer_imports_stood_in", ",".join(stood_in))
 
     @staticmethod
     def _cuda_device(device: str) -> str:
