@@ -92,3 +92,19 @@ def test_tf32_and_cudnn_benchmark_knobs_set_torchs_switches() -> None:
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.benchmark
     finally:
         cuda.matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark = before
+
+
+def test_f5_trainer_only_imports_get_placeholders_only_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    from engines.f5 import trainer_imports
+
+    monkeypatch.setattr(trainer_imports, "TRAINER_ONLY", ("ttsperf_absent_trainer_pkg", "json"))
+    monkeypatch.delitem(sys.modules, "ttsperf_absent_trainer_pkg", raising=False)
+    assert trainer_imports.stand_in_for_trainer_imports() == ["ttsperf_absent_trainer_pkg"]  # json is real
+    placeholder = sys.modules["ttsperf_absent_trainer_pkg"]
+    assert importlib.util.find_spec("ttsperf_absent_trainer_pkg") is not None  # probes by find_spec still work
+    with pytest.raises(ImportError, match="inference does not"):
+        placeholder.Dataset()
+    monkeypatch.delitem(sys.modules, "ttsperf_absent_trainer_pkg")
