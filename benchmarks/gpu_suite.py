@@ -250,6 +250,8 @@ def parent(args: argparse.Namespace) -> int:
         f"- device {args.device}, {'tiny' if args.tiny else 'full-size'} random weights (audio is noise), "
         f"{args.warmup} warm-up + {args.repeats} measured runs per row, budget {args.budget_s:.0f} s",
         *[f"- {line}" for line in env],
+        f"- F5 published figures, for the F5 rows: {F5_PUBLISHED}",
+        "- per-stage times, load stages, per-NFE-step and per-token times: the row files (NN-row.md / .json)",
         "", table, "",
     ]
     (out / "summary.md").write_text("\n".join(header), encoding="utf-8")
