@@ -216,6 +216,8 @@ def summary_table(results: list[dict[str, Any]]) -> str:
 def parent(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("[0-9][0-9]-*.json"), *out.glob("[0-9][0-9]-*.md"), out / "summary.md"]:
+        stale.unlink(missing_ok=True)  # an earlier run's rows must not pass for this run's
     deadline = time.monotonic() + args.budget_s
     chosen = [r for r in rows(args.tiny) if not args.only or r.name in args.only.split(",")]
     results: list[dict[str, Any]] = []
