@@ -234,6 +234,8 @@ async def _one_request(client: httpx.AsyncClient, target: Target, options: Clien
             failure = _Failure("timeout", "cut by the end of the drain")
         else:
             failure = _classify(error)
+            if failure.kind == "stall" and body is None:  # nothing answered yet: waiting, not a stalled stream
+                failure = _Failure("timeout", f"no answer within the {options.stall_timeout_s:g} s read timeout")
         dispatch = dispatched[0] if dispatched else fallback_dispatch
         return replace(row, status=failure.kind, http_status=failure.http_status, error=failure.message,
                        dispatch_s=dispatch - t0, lag_s=dispatch - t0 - row.ideal_s,
