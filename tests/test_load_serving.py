@@ -184,6 +184,15 @@ def test_faults_are_counted_never_crash(null_target: Target) -> None:
     assert rate_metrics(failing, Slo()).errors == {"http_5xx": len(schedule.offsets_s)}
 
 
+def test_closed_loop_users_never_exceed_their_count(null_target: Target) -> None:
+    run = run_rate(null_target, closed_loop(2, 0.6, seed=0, max_requests=8), TEXTS, ClientOptions(warmup=0))
+    assert 2 <= len(run.rows) <= 8 and all(r.ok for r in run.rows)
+    spans = [(r.dispatch_s, r.dispatch_s + r.e2e_s) for r in run.rows]
+    for start, _ in spans:  # at each dispatch, at most the two users' requests are open
+        assert sum(s <= start < e for s, e in spans) <= 2
+    assert rate_metrics(run, Slo()).users == 2
+
+
 def test_slow_accept_shows_as_scheduling_lag(null_target: Target) -> None:
     schedule = arrival_schedule(20.0, 0.4, seed=4, max_requests=6)
     quick = run_rate(null_target, schedule, TEXTS, faults(FaultSettings(), connections=1))

@@ -234,6 +234,8 @@ async def _one_request(client: httpx.AsyncClient, target: Target, options: Clien
             failure = _Failure("timeout", "cut by the end of the drain")
         else:
             failure = _classify(error)
+            if failure.kind == "stall" and body is None:  # nothing answered yet: waiting, not a stalled stream
+                failure = _Failure("timeout", f"no answer within the {options.stall_timeout_s:g} s read timeout")
         dispatch = dispatched[0] if dispatched else fallback_dispatch
         return replace(row, status=failure.kind, http_status=failure.http_status, error=failure.message,
                        dispatch_s=dispatch - t0, lag_s=dispatch - t0 - row.ideal_s,
@@ -322,11 +324,17 @@ async def _run_async(target: Target, schedule: Schedule, texts: Sequence[tuple[s
         if schedule.kind == "closed":
             await _closed_loop(schedule, texts, options, bounded, rows, t0, progress)
         else:
-            for index, offset in enumerate(schedule.offsets_s):
+            # Warm-up first, one request at a time, and finished before the schedule's clock starts: a warm-up
+            # still holding a worker would otherwise delay the first measured requests.
+            for index in range(options.warmup):
+                row, text = _new_row(index, schedule, options, texts, time.perf_counter() - t0)
+                rows.append(await bounded(row, text))
+            t0 = time.perf_counter()
+            for position, offset in enumerate(schedule.offsets_s):
                 delay = t0 + offset - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                row, text = _new_row(index, schedule, options, texts, offset)
+                row, text = _new_row(options.warmup + position, schedule, options, texts, offset)
                 if len(in_flight) >= options.max_in_flight:
                     rows.append(replace(row, status="dropped", error=f"{options.max_in_flight} already in flight",
                                         lag_s=time.perf_counter() - t0 - offset))
