@@ -242,3 +242,21 @@ def test_shipped_sweep_files_plan() -> None:
     piper = plan(load_sweep_spec(REPO_ROOT / "sweeps" / "piper_settings.yaml"))
     varied = {name for config in piper.configs for name, _ in config.varied}
     assert varied == {"intra_op_threads", "graph_optimization", "length_scale"}
+
+
+def test_hostile_sweep_files_are_one_line_errors(tmp_path) -> None:
+    from engines.errors import InputError
+    from profiling.sweeps.spec import load_sweep_spec
+
+    cases = {
+        "deep.yaml": "a: " + "[" * 5000 + "]" * 5000,
+        "huge.yaml": "name: x\n# " + "a" * 300_000,
+        "list.yaml": "- not\n- a mapping\n",
+        "deep.toml": "a = " + "[" * 5000 + "]" * 5000,
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as error:
+            load_sweep_spec(path)
+        assert "\n" not in str(error.value) and str(path) in str(error.value), name

@@ -13,6 +13,7 @@ from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import capabilities
 from profiling.core.records import RunMode
+from profiling.run.inputs import MAX_DOCUMENT_BYTES, load_yaml_mapping
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import stored_spec_data
 from profiling.texts.textsets import TextSet, inline_text_set, load_text_set
@@ -231,19 +232,18 @@ def load_sweep_spec(path: Path | str) -> SweepSpec:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"cannot read sweep file {path}: {error}") from None
+    if path.suffix.lower() != ".toml":
+        return spec_from_mapping(load_yaml_mapping(raw, f"sweep file {path}"))
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise InputError(f"sweep file {path} is {len(raw)} characters, over the limit of {MAX_DOCUMENT_BYTES}")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - python 3.10
+        import tomli as tomllib
     try:
-        if path.suffix.lower() == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover - python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(raw)
-        else:
-            import yaml
-
-            data = yaml.safe_load(raw)
-    except Exception as error:  # both parsers raise their own error types
-        raise InputError(f"sweep file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}") from None
+        data = tomllib.loads(raw)
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
+        raise InputError(f"sweep file {path} is not valid TOML: {error}") from None
     return spec_from_mapping(data)
 
 
