@@ -45,7 +45,7 @@ def cpu_name() -> str:
 
 def settings_for(args: argparse.Namespace, tokens: int) -> SynthesisSettings:
     knobs: dict[str, object] = {
-        "weights": args.weights, "max_audio_tokens": tokens, "voice_cache": "memory", "warmup": True,
+        "weights": args.weights, "max_audio_tokens": tokens, "voice_cache": "memory", "warmup": 1,
         "stream_decoder": "windowed", "stream_chunk_size": 20, "torch_threads": args.threads,
     }
     return SynthesisSettings("xtts", device="cpu", knobs=knobs, seed=0)

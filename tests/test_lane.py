@@ -39,12 +39,20 @@ def test_the_lane_says_what_runs_and_runs_one_thing_at_a_time() -> None:
     lane = MeasurementLane()
     assert "idle" in lane.describe()
     order: list[str] = []
+    seen: list[str] = []
+
+    def second() -> None:
+        with lane.hold("synthesis on piper"):
+            order.append("2")
+            seen.append(lane.describe())
+
     with lane.hold("stream on piper"):
         assert "busy" in lane.describe() and "stream on piper" in lane.describe()
-        waiter = threading.Thread(target=lambda: lane.hold("synthesis on piper").__enter__() or order.append("2"))
+        waiter = threading.Thread(target=second)
         waiter.start()
         waiter.join(timeout=0.3)
         assert waiter.is_alive()  # still waiting: the lane is held
         order.append("1")
     waiter.join(timeout=10)
-    assert order == ["1", "2"] and "synthesis on piper" in lane.describe()
+    assert order == ["1", "2"] and "synthesis on piper" in seen[0]
+    assert "idle" in lane.describe()

@@ -42,7 +42,7 @@ def test_random_xtts_audio_grows_with_text(one_torch_thread: None, tmp_path: Pat
     pytest.importorskip("TTS")
     from engines.xtts.engine import XttsEngine
 
-    settings = SynthesisSettings("xtts", knobs={"weights": "random-tiny", "warmup": False, "voice_cache": "off"})
+    settings = SynthesisSettings("xtts", knobs={"weights": "random-tiny", "warmup": 0, "voice_cache": "off"})
     engine = XttsEngine()
     engine.load(settings)
     reference = _reference_wav(tmp_path)
