@@ -7,6 +7,7 @@ import os
 
 from engines.base import DEFAULT_MAX_TEXT_CHARS
 from engines.errors import InputError
+from engines.validation import check_characters
 
 DEFAULT_TEXT = (
     "The quick brown fox jumps over the lazy dog. "
@@ -41,8 +42,6 @@ def _refuse_constant(name: str) -> float:
 
 def parse_json_object(raw: str, what: str = "settings", max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[str, object]:
     """A JSON object from untrusted text: size-capped, no NaN/Infinity, no stack overflow, no control characters."""
-    from engines.validation import check_characters
-
     if len(raw) > max_bytes:
         raise InputError(f"{what} are {len(raw)} characters, over the limit of {max_bytes}")
     try:
