@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlparse
 
 import httpx
@@ -138,10 +138,15 @@ def running_target(spec: TargetSpec) -> Iterator[Target]:
         base = line.split()[2]
         yield Target(base, spec, process.pid, line)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
         stderr.close()
+
+
+def stop_process(process: subprocess.Popen[Any], grace_s: float = 15.0) -> None:
+    """Terminate a server we started; kill it if it does not exit within ``grace_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace_s)
