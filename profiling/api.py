@@ -151,11 +151,12 @@ def bench_request(
     label: str = "", save_audio: bool = False, max_chars: int | None = None,
     chunking: ChunkingSettings | None = None, playback: PlaybackSettings | None = None,
     knobs: Mapping[str, KnobValue] | None = None, timing: str | TimingMode = TimingMode.SYNC,
+    conversion: SynthesisSettings | None = None,
 ) -> BenchRequest:
     """The runner's request; engine, precision and knobs are checked when it runs (``validate_request``).
 
     ``timing`` (torch on CUDA): ``sync`` waits for the device at each stage edge; ``events`` records CUDA
-    events there and waits once at the end.
+    events there and waits once at the end. ``conversion``: a post-synthesis stage (``conversion_settings``).
     """
     return BenchRequest(
         settings=settings(engine, device, precision, seed, knobs),
@@ -170,7 +171,16 @@ def bench_request(
         chunking=chunking,
         playback=playback or PlaybackSettings(),
         timing=_timing(timing),
+        conversion=conversion,
     )
+
+
+def conversion_settings(
+    converter: str = "rvc", *, device: str = "cpu", precision: str = "fp32", seed: int = 0,
+    knobs: Mapping[str, KnobValue] | None = None,
+) -> SynthesisSettings:
+    """Settings of a post-synthesis stage (``converters()`` lists them); checked when the request runs."""
+    return settings(converter, device, precision, seed, knobs)
 
 
 def _timing(timing: str | TimingMode) -> TimingMode:
@@ -230,6 +240,8 @@ def records_dataframe(records: list[RunRecord]) -> pd.DataFrame:
         "warmup": r.warmup, "repeat_index": r.repeat_index, "random_weights": r.random_weights,
         "text_chars": r.text_chars, "synth_s": r.synth_s, "audio_s": r.audio_s, "rtf": r.rtf,
         "ttfa_s": r.ttfa_s, "load_s": r.load_s, "peak_rss_mb": r.peak_rss_mb, "error": r.error,
+        "convert": r.conversion.engine if r.conversion is not None else "", "convert_s": r.convert_s,
+        "tts_rtf": r.tts_rtf, "convert_rtf": r.convert_rtf,
     } for r in records]
     return pd.DataFrame(rows)
 
@@ -310,16 +322,20 @@ def bench(
     repeats: int = 5, warmup: int = 1, seed: int = 0, mode: str = "batch", speaker: str | None = None,
     reference_audio: Path | str | None = None, reference_text: str | None = None, label: str = "",
     save_audio: bool = False, max_chars: int | None = None, data_dir: Path | str | None = None,
-    save: bool = True, progress: ProgressCallback | None = None, timing: str = "sync", **knobs: KnobValue,
+    save: bool = True, progress: ProgressCallback | None = None, timing: str = "sync",
+    convert: str | None = None, convert_knobs: Mapping[str, KnobValue] | None = None, **knobs: KnobValue,
 ) -> BenchRun:
     """Load (or reuse) ``engine``, run ``warmup`` + ``repeats`` measured syntheses of ``text``; knobs as keywords.
+    ``convert="rvc"`` sends each run's audio through that stage (``convert_knobs``), on the same device.
 
     >>> bench("piper", "Hello there.", repeats=2, length_scale=1.2).to_dataframe()  # doctest: +SKIP
     """
+    conversion = (conversion_settings(convert, device=device, seed=seed, knobs=convert_knobs)
+                  if convert else None)
     request = bench_request(
         engine, text, device=device, precision=precision, repeats=repeats, warmup=warmup, seed=seed, mode=mode,
         speaker=speaker, reference_audio=reference_audio, reference_text=reference_text, label=label,
-        save_audio=save_audio, max_chars=max_chars, knobs=knobs, timing=timing,
+        save_audio=save_audio, max_chars=max_chars, knobs=knobs, timing=timing, conversion=conversion,
     )
     return run_request(request, data_dir=data_dir, save=save, progress=progress)
 

@@ -9,7 +9,8 @@ from profiling.core.stats import SeriesSummary, Summary
 from profiling.core.timer import StageTiming
 
 _UNITS = {
-    "rtf": "x", "peak_rss_mb": "MiB", "audio_s": "s", "gpu_peak_allocated_mb": "MiB", "gpu_peak_reserved_mb": "MiB",
+    "rtf": "x", "tts_rtf": "x", "convert_rtf": "x",
+    "peak_rss_mb": "MiB", "audio_s": "s", "gpu_peak_allocated_mb": "MiB", "gpu_peak_reserved_mb": "MiB",
     "gpu_memory_used_mb": "MiB", "gpu_util_mean_pct": "%",
 }
 
@@ -38,7 +39,7 @@ def _metric(name: str, value: float) -> str:
     if name.endswith("_s"):
         return _seconds(value)
     unit = _UNITS.get(name, "")
-    return f"{value:.3f}{unit}" if name == "rtf" else f"{value:.1f} {unit}".strip()
+    return f"{value:.3f}{unit}" if name.endswith("rtf") else f"{value:.1f} {unit}".strip()
 
 
 def summary_table(stages: Sequence[Summary], metrics: Sequence[Summary]) -> str:

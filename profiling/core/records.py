@@ -85,6 +85,12 @@ class RunRecord:
     #: torch.compile (dynamo) events during this run; None when torch is not loaded.
     recompiles: int | None = None
     graph_breaks: int | None = None
+    #: The post-synthesis stage (voice conversion) the audio went through; None = the engine alone.
+    conversion: SynthesisSettings | None = None
+    #: Seconds of the run spent converting (inside ``synth_s``, which is the whole pipeline's time).
+    convert_s: float | None = None
+    #: The converter's model load, on the run that loaded it (a cache miss).
+    convert_load_s: float | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -94,6 +100,20 @@ class RunRecord:
     def rtf(self) -> float:
         """Real-time factor: processing time / audio duration (< 1 is faster than real time)."""
         return self.synth_s / self.audio_s if self.audio_s > 0 else float("nan")
+
+    @property
+    def convert_rtf(self) -> float | None:
+        """The conversion's share of the real-time factor (None without conversion)."""
+        if self.convert_s is None or self.audio_s <= 0:
+            return None
+        return self.convert_s / self.audio_s
+
+    @property
+    def tts_rtf(self) -> float | None:
+        """The engine's share of the real-time factor when the run converted (None without conversion)."""
+        if self.convert_s is None or self.audio_s <= 0:
+            return None
+        return (self.synth_s - self.convert_s) / self.audio_s
 
     @property
     def text_chars(self) -> int:
@@ -107,6 +127,8 @@ class RunRecord:
         data["mode"] = self.mode.value
         data["status"] = self.status.value
         data["settings"]["knobs"] = dict(self.settings.knobs)
+        if self.conversion is not None:
+            data["conversion"]["knobs"] = dict(self.conversion.knobs)
         voice = data["voice"]
         if voice["reference_audio"] is not None:
             voice["reference_audio"] = str(voice["reference_audio"])
@@ -120,11 +142,13 @@ class RunRecord:
         data = dict(data)
         data.pop("rtf", None)
         settings = data.pop("settings")
+        conversion = data.pop("conversion", None)
         voice = dict(data.pop("voice"))
         if voice.get("reference_audio"):
             voice["reference_audio"] = Path(voice["reference_audio"])
         return cls(
             settings=SynthesisSettings(**settings),
+            conversion=SynthesisSettings(**conversion) if conversion else None,
             voice=Voice(**voice),
             mode=RunMode(data.pop("mode")),
             status=RunStatus(data.pop("status")),

@@ -40,9 +40,10 @@ class Summary:
 
 #: Whole-run metrics summarised next to the stages, in this order.
 RUN_METRICS: tuple[str, ...] = ("synth_s", "ttfa_s", "rtf", "audio_s", "peak_rss_mb")
-#: Metrics only some runs have (CUDA, NVML): summarised when every measured run has a value.
+#: Metrics only some runs have (CUDA, NVML, conversion): summarised when every measured run has a value.
 OPTIONAL_METRICS: tuple[str, ...] = (
     "gpu_peak_allocated_mb", "gpu_peak_reserved_mb", "gpu_util_mean_pct", "gpu_memory_used_mb",
+    "convert_s", "tts_rtf", "convert_rtf",
 )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from engines.base import DEFAULT_MAX_TEXT_CHARS, Audio, AudioChunk, Engine, SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings, chunk_text, synthesize_chunks
+from engines.convert.base import ConversionSettings, Converter
 from engines.errors import InputError
 from engines.registry import create_engine, engine_class
 from engines.validation import check_characters, resolve_settings, validate_text
@@ -32,6 +33,7 @@ from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.core.rss import PeakRssSampler
 from profiling.core.stats import Summary, summarize_metrics, summarize_stages
 from profiling.core.timer import StageTimer, StageTiming
+from profiling.run.conversion import ConversionClock, ConverterLoad, ConverterPool, validate_conversion
 from profiling.run.zerogpu import gpu_entry
 from profiling.store.results import RunSink
 
@@ -56,6 +58,8 @@ class BenchRequest:
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
     #: torch on CUDA: synchronise at stage edges (sync) or CUDA events with one wait (events).
     timing: TimingMode = TimingMode.SYNC
+    #: A post-synthesis stage (voice conversion) every run's audio goes through; None = the engine alone.
+    conversion: ConversionSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class EnginePool:
         self._engines: dict[tuple[object, ...], Engine] = {}
         self._lock = threading.Lock()
         self._factory = factory
+        #: The post-synthesis stages' model cache, beside the engines.
+        self.converters = ConverterPool()
 
     def is_loaded(self, settings: SynthesisSettings) -> bool:
         """Whether ``acquire(settings)`` would reuse a loaded model (no load, so no warm-up needed)."""
@@ -174,6 +180,7 @@ class EnginePool:
             for engine in self._engines.values():
                 engine.unload()
             self._engines.clear()
+            self.converters.clear()
             release_device_memory()
 
 
@@ -217,12 +224,15 @@ def measure_run(
     playback: PlaybackSettings | None = None,
     on_chunk: Callable[[AudioChunk], None] | None = None,
     timing: TimingMode = TimingMode.SYNC,
+    converter: tuple[Converter, ConversionSettings] | None = None,
 ) -> tuple[RunRecord, Audio | None]:
     """One synthesis under the stage timer and RSS sampler. Engine errors become an ERROR record.
 
     STREAM mode: ``chunking`` set = the lab chunker (one synthesize per chunk), None = the
     engine's own stream(); the player is simulated with ``playback`` and the joins checked.
     ``on_chunk`` sees each chunk as it is ready (the dashboard plays them live).
+    ``converter``: a loaded post-synthesis stage; the audio (each chunk, when streaming) goes through it
+    inside the measured time, its stages under its name.
     """
     record = RunRecord(
         engine=settings.engine, settings=settings, mode=mode, text=text, voice=voice,
@@ -230,6 +240,7 @@ def measure_run(
     )
     timer = run_timer(settings, engine.capabilities.framework, timing)
     record.timing_mode = _applied_mode(timer).value
+    clock = ConversionClock(converter[0], converter[1], timer) if converter is not None else None
     seed_everything(settings.seed)
     audio: Audio | None = None
     compiled_before = compile_counts()
@@ -245,6 +256,8 @@ def measure_run(
                     plan = chunk_text(text, chunking)
                     record.chunk_warnings = list(plan.warnings)
                     stream = synthesize_chunks(engine, plan, voice, settings, timer)
+                if clock is not None:
+                    stream = clock.chunks(stream)
                 for chunk in stream:
                     ready = time.perf_counter() - start
                     parts.append(chunk.audio)
@@ -257,6 +270,8 @@ def measure_run(
                 record.ttfa_s = record.chunks[0].ready_s
             else:
                 audio = engine.synthesize(text, voice, settings, timer)
+                if clock is not None:
+                    audio = clock.convert(audio)
             timer.finish()  # events mode: the one wait, inside the measured time
             record.synth_s = time.perf_counter() - start
             if mode is RunMode.STREAM:  # after the clock stops: analysis is not synthesis time
@@ -287,10 +302,35 @@ def measure_run(
     record.annotations = timer.annotations
     record.random_weights = engine.random_weights
     record.model = engine.describe_model()
+    if clock is not None:
+        record.conversion = clock.settings
+        record.convert_s = clock.seconds
+        record.annotations["engine_random_weights"] = record.random_weights
+        record.random_weights = record.random_weights or clock.converter.random_weights  # the audio heard
+        record.model.update(clock.converter.describe_model())
     if audio is not None:
         record.audio_s = audio.duration_s
         record.sample_rate = audio.sample_rate
     return record, audio
+
+
+def _acquire_converter(
+    pool: EnginePool, conversion: ConversionSettings | None, timing: TimingMode
+) -> tuple[tuple[Converter, ConversionSettings] | None, ConverterLoad | None]:
+    """The cached (or newly loaded) converter for every run: each run records whether the cache hit."""
+    if conversion is None:
+        return None, None
+    timer = run_timer(conversion, "torch", timing)
+    converter, load = pool.converters.acquire(conversion, timer)
+    return (converter, conversion), load
+
+
+def _note_converter_load(record: RunRecord, load: ConverterLoad) -> None:
+    record.annotations["convert_cache"] = "hit" if load.hit else "miss"
+    record.annotations["convert_acquire_ms"] = round(load.acquire_s * 1000, 3)
+    if not load.hit:
+        record.convert_load_s = load.load_s
+        record.load_stages = [*record.load_stages, *load.stages]
 
 
 def _gpu_usage(settings: SynthesisSettings) -> GpuUsageReader:
@@ -311,6 +351,7 @@ def run_bench(
 ) -> BenchResult:
     """Validate, load (or reuse), then warm-up + repeats; each run stored as it finishes."""
     text, settings = validate_request(request)
+    conversion = validate_conversion(request.conversion) if request.conversion is not None else None
     engine, load = pool.acquire_timed(settings, request.timing)
     load_s = load.seconds if load is not None else None
     batch_id = uuid.uuid4().hex
@@ -320,9 +361,10 @@ def run_bench(
     for index in range(total):
         if cancel is not None and cancel.is_set():
             break
+        converter, converter_load = _acquire_converter(pool, conversion, request.timing)
         record, audio = measure_run(
             engine, text, request.voice, settings, request.mode, batch_id,
-            request.chunking, request.playback, on_chunk, request.timing,
+            request.chunking, request.playback, on_chunk, request.timing, converter,
         )
         if request.mode is RunMode.STREAM:
             record.annotations.update(stream_annotations(request.chunking, request.playback))
@@ -332,6 +374,8 @@ def run_bench(
         record.load_s = load_s if index == 0 else None
         if index == 0 and load is not None:
             record.load_stages = list(load.stages)
+        if converter_load is not None:
+            _note_converter_load(record, converter_load)
         record.annotations.setdefault("model_reused", load_s is None)
         if store is not None:
             keep_audio = request.save_audio and audio is not None and index == total - 1

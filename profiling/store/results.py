@@ -231,6 +231,9 @@ class ResultsStore:
         provenance = ", ".join(
             f"json_extract(record_json, '$.environment.{field}') AS {field}" for field in _PROVENANCE_FIELDS
         )
+        # The post-synthesis stage, read out of the JSON too: runs stored before it existed read as none.
+        provenance += ", json_extract(record_json, '$.conversion.engine') AS convert"
+        provenance += ", json_extract(record_json, '$.convert_s') AS convert_s"
         with self.connect() as conn:
             frame = pd.read_sql_query(
                 f"SELECT {', '.join(_RUN_COLUMNS)}, {provenance} FROM runs ORDER BY created_at", conn
@@ -239,6 +242,8 @@ class ResultsStore:
         frame["random_weights"] = frame["random_weights"].astype(bool)
         frame["lock_sha256"] = frame["lock_sha256"].fillna("")
         frame["git_commit"] = frame["git_commit"].fillna("")
+        frame["convert"] = frame["convert"].fillna("")
+        frame["convert_rtf"] = frame["convert_s"] / frame["audio_s"].where(frame["audio_s"] > 0)
         frame["provenance"] = [
             provenance_label(lock, commit, dirty)
             for lock, commit, dirty in zip(frame["lock_sha256"], frame["git_commit"], frame["git_dirty"], strict=True)

@@ -15,8 +15,10 @@ from profiling.analysis.report import (
 )
 from profiling.cli.commands.common import (
     LazyBar,
+    add_conversion_args,
     add_engine_args,
     add_store_args,
+    conversion_from_args,
     engine_kwargs,
     open_store,
     text_from_args,
@@ -29,6 +31,7 @@ from profiling.core.stats import summarize_series
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="measure synthesis: stage table, RTF, TTFA")
     add_engine_args(parser)
+    add_conversion_args(parser)
     add_store_args(parser)
     parser.add_argument("--repeats", type=int, default=5, help="measured runs (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up runs, stored but flagged")
@@ -47,10 +50,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def conversion_line(records: list[RunRecord]) -> str:
+    """'rvc on cpu fp32 (f0 rmvpe, ...), RANDOM WEIGHTS; model load 3.1 s; cache hit on 5 of 6 runs'."""
+    first = records[0]
+    assert first.conversion is not None
+    stage = first.conversion
+    weights = first.model.get(f"{stage.engine}_weights", "")
+    noise = " (random weights: the converted audio is noise)" if weights.startswith("random") else ""
+    hits = sum(1 for r in records if r.annotations.get("convert_cache") == "hit")
+    load = f"{first.convert_load_s:.2f} s" if first.convert_load_s is not None else "cached"
+    knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items() if k in ("weights", "f0_method", "index", "pitch"))
+    return (f"{stage.engine} on {stage.device} {stage.precision} ({knobs}){noise}; model load {load}; "
+            f"model cache hit on {hits} of {len(records)} runs")
+
+
 def run(args: argparse.Namespace) -> int:
     request = api.bench_request(
         args.engine, text_from_args(args), mode=args.mode, repeats=args.repeats, warmup=args.warmup,
-        save_audio=args.save_audio, label=args.label, timing=args.timing, **engine_kwargs(args),
+        save_audio=args.save_audio, label=args.label, timing=args.timing, conversion=conversion_from_args(args),
+        **engine_kwargs(args),
     )
     store = open_store(args)
     with LazyBar(f"{args.engine} {args.mode}", args.no_progress) as bar:
@@ -63,16 +81,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: synthesis failed: {failed[0].error}", file=sys.stderr)
         return 1
     first = result.records[0]
-    weights = "RANDOM WEIGHTS (audio is noise)" if first.random_weights else "trained weights"
+    engine_random = bool(first.annotations.get("engine_random_weights", first.random_weights))
+    weights = "RANDOM WEIGHTS (audio is noise)" if engine_random else "trained weights"
     load = f"{result.load_s:.2f} s" if result.load_s is not None else "reused"
     print(
         f"{args.engine} on {first.settings.device} {first.settings.precision}, {args.mode} mode, "
         f"{weights}; {len(first.text)} chars; model load {load}"
     )
+    if first.conversion is not None:
+        print(f"  then {conversion_line(result.records)}")
     for line in environment_lines(first.environment, first.timing_mode):
         print(f"  {line}")
     if result.load_stages:
         print(load_stage_table(result.load_stages, result.load_s))
+    stage = first.conversion.engine if first.conversion is not None else None
+    converter_load = [s for s in first.load_stages if s.name.split("/")[0] == stage]
+    if converter_load:
+        print(load_stage_table(converter_load, first.convert_load_s))
     print(summary_table(result.stage_summary, result.metric_summary))
     memory = stage_memory_table(result.records[-1].stages)
     if memory:
@@ -86,5 +111,9 @@ def run(args: argparse.Namespace) -> int:
         print(series_table(series))
     rtf, ttfa = result.metric("rtf"), result.metric("ttfa_s")
     print(f"RTF median {rtf.median:.3f} (p95 {rtf.p95:.3f}); TTFA median {ttfa.median * 1000:.1f} ms")
+    if first.conversion is not None:
+        tts, conv = result.metric("tts_rtf"), result.metric("convert_rtf")
+        print(f"RTF split: {args.engine} {tts.median:.3f} + {first.conversion.engine} {conv.median:.3f} "
+              f"(conversion adds {conv.median / tts.median:.0%} to {args.engine} alone)")
     print(f"stored {len(result.records)} runs (batch {result.batch_id}) in {store.db_path}")
     return 0

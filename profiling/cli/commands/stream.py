@@ -16,16 +16,20 @@ from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
 from profiling.analysis.report import format_table
+from profiling.cli.commands.bench import conversion_line
 from profiling.cli.commands.common import (
     LazyBar,
+    add_conversion_args,
     add_engine_args,
     add_store_args,
+    conversion_from_args,
     engine_kwargs,
     open_store,
     text_from_args,
 )
 from profiling.core.records import RunRecord, RunStatus
 from profiling.core.stats import measured
+from profiling.run.conversion import validate_conversion
 from profiling.run.runner import BenchRequest, EnginePool, validate_request
 from profiling.sweeps.streaming import (
     StreamingSweep,
@@ -43,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "stream", help="streaming run: chunks, TTFA, first audible, underruns, stall, ITL, joins"
     )
     add_engine_args(parser)
+    add_conversion_args(parser)
     add_store_args(parser)
     parser.add_argument("--repeats", type=int, default=1, help="measured runs (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up runs, stored but flagged")
@@ -81,9 +86,13 @@ def run(args: argparse.Namespace) -> int:
         args.engine, text_from_args(args), chunker=args.chunker, first_chunk_max_chars=args.first_chunk_max_chars,
         max_chars_per_chunk=args.max_chars_per_chunk, sentence_only_after_s=args.sentence_only_after_s,
         prebuffer_ms=args.prebuffer_ms, audio_block_ms=args.audio_block_ms, repeats=args.repeats,
-        warmup=args.warmup, label=args.label, **engine_kwargs(args),
+        warmup=args.warmup, label=args.label, conversion=conversion_from_args(args), **engine_kwargs(args),
     )
     validate_request(request)  # before anything loads, so bad input prints one line
+    if request.conversion is not None:
+        validate_conversion(request.conversion)
+    if (args.sweep_first_chunk is not None or args.sweep_prebuffer is not None) and request.conversion is not None:
+        raise InputError("--convert is not part of the streaming sweeps yet: run one stream per setting")
     if args.sweep_first_chunk is not None or args.sweep_prebuffer is not None:
         return run_sweep(args, request)
     store = open_store(args)
@@ -95,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     runs = measured(result.records)
     last = runs[-1]
+    if last.conversion is not None:
+        print(f"each chunk converted by {conversion_line(result.records)}")
     print(
         f"{args.engine} on {last.settings.device}, chunker {args.chunker}; "
         f"pre-buffer {args.prebuffer_ms:g} ms, block {args.audio_block_ms:g} ms; {len(last.text)} chars"

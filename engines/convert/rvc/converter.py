@@ -1,0 +1,157 @@
+"""The RVC stage behind the converter interface: load the pieces (timed), convert audio (timed per stage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from engines.base import Audio, read_knobs
+from engines.convert.base import ConversionSettings, Converter
+from engines.convert.rvc import f0 as f0_methods
+from engines.convert.rvc.capabilities import RANDOM, RANDOM_FULL, RANDOM_TINY, RVC_CAPABILITIES
+from engines.convert.rvc.pipeline import ConversionKnobs, RvcModels, convert_16k, finish, to_16k
+from engines.errors import InputError
+from engines.hooks import NULL_HOOK, StageHook
+from engines.torch_knobs import cuda_capability
+
+MIN_OUTPUT_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class LoadKnobs:
+    weights: str
+    model_sample_rate: str
+    hubert: str
+    f0_method: str
+    rmvpe_weights: str
+    index: str
+
+
+class RvcConverter(Converter):
+    name: ClassVar[str] = "rvc"
+    capabilities = RVC_CAPABILITIES
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.models: RvcModels | None = None
+        self._source = ""
+        self._parameters: dict[str, int] = {}
+
+    @classmethod
+    def machine_devices(cls) -> tuple[str, ...]:
+        import torch
+
+        return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+
+    @classmethod
+    def device_capability(cls, device: str) -> tuple[int, int] | None:
+        return cuda_capability(device)
+
+    @classmethod
+    def unavailable_options(cls) -> dict[str, dict[str, str]]:
+        return {"f0_method": f0_methods.unavailable_methods()}
+
+    @classmethod
+    def check_request(cls, settings: ConversionSettings) -> None:
+        knobs = read_knobs(LoadKnobs, cls.capabilities, settings.knobs)
+        missing = f0_methods.unavailable_methods().get(knobs.f0_method)
+        if missing:
+            raise InputError(missing)
+        rate = int(settings.knobs.get("resample_rate", 0))
+        if 0 < rate < MIN_OUTPUT_RATE:
+            raise InputError(
+                f"resample_rate={rate} is below {MIN_OUTPUT_RATE} Hz: use 0 (the model's rate) or 16000-48000"
+            )
+        # Paths are checked here, before the engine or any model loads: a typo costs nothing.
+        for knob, builtin in (("weights", (RANDOM_FULL, RANDOM_TINY)), ("hubert", (RANDOM,)),
+                              ("rmvpe_weights", (RANDOM,)), ("index", (RANDOM, ""))):
+            value = str(getattr(knobs, knob)).strip()
+            if value in builtin:
+                continue
+            if not value:
+                raise InputError(f"{knob} is empty: use {' or '.join(builtin)} or a local path")
+            path = Path(value).expanduser()
+            if knob == "hubert" and not path.is_dir():
+                raise InputError(f"hubert={value}: no such directory (use random or a local HuBERT folder)")
+            if knob != "hubert" and not path.is_file():
+                raise InputError(f"{knob}={value}: no such file (use {' or '.join(b or 'empty' for b in builtin)} "
+                                 "or a local file)")
+
+    @property
+    def random_weights(self) -> bool:
+        return self._source in (RANDOM_FULL, RANDOM_TINY)
+
+    def load(self, settings: ConversionSettings, hook: StageHook = NULL_HOOK) -> None:
+        from engines.convert.rvc import models
+
+        knobs = read_knobs(LoadKnobs, self.capabilities, settings.knobs)
+        device, half = settings.device, settings.precision == "fp16"
+        tiny = knobs.weights == RANDOM_TINY
+        rate = int(knobs.model_sample_rate)
+        with hook.stage("import"):  # here, not in the first conversion: resampling and the rms mix use librosa
+            import librosa.feature  # noqa: F401
+            import rvc_next.engine.audio.dsp  # noqa: F401
+            import rvc_next.engine.features.hubert  # noqa: F401
+            import rvc_next.engine.models.synthesizer  # noqa: F401
+        with hook.stage("synthesizer_load"):
+            if knobs.weights in (RANDOM_FULL, RANDOM_TINY):
+                voice = models.random_voice(knobs.weights, rate, device, half, settings.seed)
+            else:
+                voice = models.load_voice_file(knobs.weights, rate, device, half)
+        with hook.stage("hubert_load"):
+            hubert = models.build_hubert(knobs.hubert, tiny, device, half)
+        with hook.stage("f0_load"):
+            provider = self._f0_provider(knobs, settings, tiny, half)
+        index = None
+        if knobs.index.strip():
+            with hook.stage("index_load"):
+                index = models.build_index(knobs.index.strip(), tiny, settings.seed)
+        self.models = RvcModels(voice.net_g, hubert, provider, index, voice.sample_rate, device, half)
+        self._source = voice.source
+        self._parameters = {"synthesizer": voice.parameters, "hubert": models._count(hubert)}
+        self.settings = settings
+
+    @staticmethod
+    def _f0_provider(knobs: LoadKnobs, settings: ConversionSettings, tiny: bool, half: bool) -> f0_methods.F0Provider:
+        from engines.convert.rvc import models
+
+        filter_radius = int(settings.knobs.get("filter_radius", 3))
+        if knobs.f0_method == "pm":
+            return f0_methods.PmProvider()
+        if knobs.f0_method == "harvest":
+            return f0_methods.HarvestProvider(filter_radius)
+        if knobs.f0_method == "crepe":
+            return f0_methods.CrepeProvider(settings.device)
+        return f0_methods.RmvpeProvider(models.build_rmvpe(knobs.rmvpe_weights, tiny, settings.device, half))
+
+    def convert(self, audio: Audio, settings: ConversionSettings, hook: StageHook = NULL_HOOK) -> Audio:
+        if self.models is None:
+            raise RuntimeError("RvcConverter.convert before load")
+        knobs = read_knobs(ConversionKnobs, self.capabilities, settings.knobs)
+        if isinstance(self.models.f0, f0_methods.HarvestProvider):
+            self.models.f0.filter_radius = knobs.filter_radius  # a per-call knob of a loaded provider
+        with hook.stage("resample_in"):
+            source = to_16k(audio.samples, audio.sample_rate)
+        converted = convert_16k(source, self.models, knobs, hook)
+        samples, rate = finish(source, converted, self.models, knobs, hook)
+        return Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
+
+    def unload(self) -> None:
+        self.models = None
+        super().unload()
+
+    def describe_model(self) -> dict[str, str]:
+        if self.models is None:
+            return {}
+        knobs = read_knobs(LoadKnobs, self.capabilities, self.settings.knobs if self.settings else {})
+        return {
+            "rvc_weights": self._source,
+            "rvc_sample_rate": str(self.models.sample_rate),
+            "rvc_synthesizer_params": f"{self._parameters['synthesizer'] / 1e6:.1f}M",
+            "rvc_hubert_params": f"{self._parameters['hubert'] / 1e6:.1f}M",
+            "rvc_f0_method": knobs.f0_method,
+            "rvc_index": knobs.index or "off",
+        }
