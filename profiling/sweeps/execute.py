@@ -138,7 +138,7 @@ class RunTask:
         return BenchRequest(
             settings=config.settings, text=self.run.text.text, voice=config.voice, mode=config.mode, repeats=1,
             warmup=warmup, max_chars=self.max_chars, save_audio=self.save_audio, label=config.label,
-            chunking=config.chunking,
+            chunking=config.chunking, conversion=config.conversion,
         )
 
 

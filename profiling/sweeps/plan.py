@@ -14,6 +14,7 @@ from engines.base import SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling.core.records import RunMode
+from profiling.run.conversion import validate_conversion
 from profiling.run.runner import BenchRequest, validate_request
 from profiling.store.sweeps import SweepConfigRow
 from profiling.sweeps.spec import EngineGrid, SweepSpec
@@ -29,6 +30,8 @@ class SweepConfig:
     varied: tuple[tuple[str, Any], ...]
     chunking: ChunkingSettings | None = None
     voice: Voice = field(default_factory=Voice)
+    #: The post-synthesis stage's resolved settings (None: the engine alone).
+    conversion: SynthesisSettings | None = None
 
     @property
     def key(self) -> str:
@@ -39,12 +42,19 @@ class SweepConfig:
             "chunking": asdict(self.chunking) if self.chunking else None,
             "voice": None if self.voice.is_default else {k: str(v) for k, v in asdict(self.voice).items()},
         }
+        if self.conversion is not None:  # only when set: keys of sweeps stored before conversion stay the same
+            canonical["conversion"] = {
+                "stage": self.conversion.engine, "device": self.conversion.device,
+                "precision": self.conversion.precision, "knobs": dict(sorted(self.conversion.knobs.items())),
+            }
         return hashlib.sha1(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in self.varied if k != "precision"]
         head = f"{self.settings.engine} {self.settings.precision}"
+        if self.conversion is not None:
+            head += f" +{self.conversion.engine}"
         return " ".join([head, *parts])
 
 
@@ -75,23 +85,31 @@ def _configs_for(spec: SweepSpec, grid: EngineGrid) -> list[SweepConfig]:
     names = [name for name, _ in grid.grid]
     chunk_names = [name for name, _ in spec.chunking]
     configs = []
+    stage = grid.conversion
+    stage_axes = stage.grid if stage is not None else ()
     combos = itertools.product(
         grid.precisions,
         itertools.product(*(v for _, v in grid.grid)),
         itertools.product(*(v for _, v in spec.chunking)),
+        itertools.product(*(v for _, v in stage_axes)),
     )
-    for precision, values, chunk_values in combos:
+    for precision, values, chunk_values, stage_values in combos:
         knobs = {**grid.knobs, **dict(zip(names, values, strict=True))}
         settings = SynthesisSettings(grid.engine, grid.device, precision, knobs, grid.seed)
         chunking = ChunkingSettings(**dict(zip(chunk_names, chunk_values, strict=True))) if spec.chunking else None
         # validate_request resolves defaults and checks device/precision/knobs before anything runs.
         _, resolved = validate_request(BenchRequest(settings=settings, text="check", mode=spec.mode, voice=grid.voice))
+        conversion = None
+        if stage is not None:
+            stage_knobs = {**stage.knobs, **dict(zip((n for n, _ in stage_axes), stage_values, strict=True))}
+            conversion = validate_conversion(SynthesisSettings(
+                stage.stage, stage.device or grid.device, stage.precision, stage_knobs, grid.seed))
         varied = (
             (("precision", precision),) if len(grid.precisions) > 1 else ()
         ) + tuple((n, resolved.knobs[n]) for n in names) + tuple(zip(chunk_names, chunk_values, strict=True)) + (
             (("voice", grid.voice_name),) if grid.voice_name else ()
-        )
-        configs.append(SweepConfig(resolved, spec.mode, varied, chunking, grid.voice))
+        ) + tuple((f"{stage.stage}.{n}", conversion.knobs[n]) for n, _ in stage_axes if stage and conversion)
+        configs.append(SweepConfig(resolved, spec.mode, varied, chunking, grid.voice, conversion))
     return configs
 
 

@@ -22,9 +22,25 @@ _TOP_KEYS = {
     "name", "description", "engines", "texts", "repeats", "warmup", "mode", "shuffle", "seed",
     "save_audio", "reference", "chunking", "max_chars", "blocks",
 }
-_ENGINE_KEYS = {"engine", "device", "precisions", "knobs", "grid", "seed", "voice", "voices"}
+_ENGINE_KEYS = {"engine", "device", "precisions", "knobs", "grid", "seed", "voice", "voices", "convert"}
+_CONVERT_KEYS = {"stage", "device", "precision", "knobs", "grid"}
 _VOICE_KEYS = {"speaker", "reference_audio", "reference_text"}
 _AXIS_VOICE_KEYS = {"name", *_VOICE_KEYS}
+
+
+@dataclass(frozen=True)
+class ConversionGrid:
+    """A post-synthesis stage after an engine: fixed knobs plus a grid of its knob values (grid axes too)."""
+
+    stage: str
+    device: str | None = None  # None: the engine's device
+    precision: str = "fp32"
+    knobs: Mapping[str, KnobValue] = field(default_factory=dict)
+    grid: tuple[tuple[str, tuple[KnobValue, ...]], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, **({"device": self.device} if self.device else {}), "precision": self.precision,
+                "knobs": dict(self.knobs), "grid": {k: list(v) for k, v in self.grid}}
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,8 @@ class EngineGrid:
     voice: Voice = field(default_factory=Voice)
     #: Set when the voice is one value of a ``voices`` axis: shown in labels as ``voice=<name>``.
     voice_name: str = ""
+    #: The stage every run's audio goes through (voice conversion); its grid multiplies the engine's.
+    conversion: ConversionGrid | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,7 @@ class SweepSpec:
                 {
                     "engine": e.engine, "device": e.device, "precisions": list(e.precisions),
                     "knobs": dict(e.knobs), "grid": {k: list(v) for k, v in e.grid}, "seed": e.seed,
-                    **_voice_dict(e),
+                    **_voice_dict(e), **({"convert": e.conversion.to_dict()} if e.conversion else {}),
                 }
                 for e in self.engines
             ],
@@ -157,6 +175,23 @@ def _voices(entry: Mapping[str, Any]) -> list[tuple[str, Voice]]:
     return voices
 
 
+def _conversion(entry: Mapping[str, Any]) -> ConversionGrid | None:
+    if entry.get("convert") is None:
+        return None
+    raw = _mapping(entry["convert"], "convert")
+    _unknown(list(raw), _CONVERT_KEYS, "convert")
+    if not raw.get("stage"):
+        raise InputError("sweep: 'convert' needs 'stage' (e.g. stage: rvc)")
+    grid = tuple((str(k), _as_tuple(v)) for k, v in _mapping(raw.get("grid"), "convert.grid").items())
+    if any(not values for _, values in grid):
+        raise InputError("sweep: every convert.grid entry needs at least one value")
+    return ConversionGrid(
+        stage=str(raw["stage"]), device=str(raw["device"]) if raw.get("device") else None,
+        precision=str(raw.get("precision", "fp32")), knobs=dict(_mapping(raw.get("knobs"), "convert.knobs")),
+        grid=grid,
+    )
+
+
 def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
     """Build and check a spec from parsed YAML/TOML (or a dashboard form)."""
     data = _mapping(data, "the sweep file")
@@ -174,6 +209,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
         if not entry.get("engine"):
             raise InputError("sweep: every engines entry needs 'engine'")
         grid = _mapping(entry.get("grid"), "grid")
+        conversion = _conversion(entry)
         for voice_name, voice in _voices(entry):
             engines.append(EngineGrid(
                 engine=str(entry["engine"]),
@@ -184,6 +220,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
                 seed=_int(entry, "seed", 0),
                 voice=voice,
                 voice_name=voice_name,
+                conversion=conversion,
             ))
         if any(not values for _, values in engines[-1].grid):
             raise InputError("sweep: every grid entry needs at least one value")
