@@ -29,6 +29,7 @@ from dashboard.controls import (
     knobs_from_named,
     precision_choices,
     streaming_note,
+    timing_control,
 )
 from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line, run_status, summary_markdown, weights_banner
@@ -189,6 +190,7 @@ def build(ctx: DashboardContext) -> None:
                             info="batch: whole text at once (TTFA = all audio); stream: first chunk = TTFA",
                             interactive=caps is not None and caps.streaming)
             mode_md = gr.Markdown(streaming_note(view), elem_id="synth-mode-note")
+            timing = timing_control("synth-timing")
             with gr.Group(visible=False) as stream_group:
                 chunker = gr.Radio(
                     choices=[("engine's own streaming", CHUNKER_ENGINE), ("lab chunker", CHUNKER_LAB)],
@@ -264,7 +266,7 @@ def build(ctx: DashboardContext) -> None:
         "text": text, "engine": engine, "device": device, "precision": precision, "mode": mode,
         "repeats": repeats, "warmup": warmup, "seed": seed, "chunker": chunker,
         "first_chunk_max_chars": first_chunk, "chunk_max_chars": chunk_max, "prebuffer_ms": prebuffer,
-        "reference_audio": ref_audio, "reference_text": ref_text,
+        "reference_audio": ref_audio, "reference_text": ref_text, "timing": timing,
     }
     knob_inputs = panel.named_inputs()
 
@@ -272,7 +274,8 @@ def build(ctx: DashboardContext) -> None:
         text: str | None, engine: str | None, device: str | None, precision: str | None, mode: str,
         repeats: float, warmup: float, seed: float, chunker: str, first_chunk_max_chars: float,
         chunk_max_chars: float, prebuffer_ms: float, reference_audio: str | None = None,
-        reference_text: str | None = "", progress: gr.Progress = gr.Progress(),  # noqa: B008
+        reference_text: str | None = "", timing: str | None = "sync",
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
         **knob_values: Any,
     ) -> tuple[Any, ...]:
         """The form's controls by name; knobs arrive as ``<engine>__<knob>`` for every engine."""
@@ -282,7 +285,7 @@ def build(ctx: DashboardContext) -> None:
             repeats=repeats, warmup=warmup, seed=seed, chunker=chunker,
             first_chunk_max_chars=first_chunk_max_chars, chunk_max_chars=chunk_max_chars,
             prebuffer_ms=prebuffer_ms, reference_audio=reference_audio, reference_text=reference_text or "",
-            knobs=knobs,
+            knobs=knobs, timing=timing or "sync",
         )
         return runner(form, progress)
 
