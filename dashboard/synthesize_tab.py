@@ -38,7 +38,7 @@ from dashboard.tables import empty_stage_table, stage_table
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis.run_plots import rtf_figure, stage_breakdown_figure, ttfa_figure
+from profiling.analysis.run_plots import gpu_figure, rtf_figure, stage_breakdown_figure, ttfa_figure
 from profiling.audio.playback import PlaybackSettings
 from profiling.core.records import RunMode, RunRecord
 from profiling.core.stats import summarize_series
@@ -62,15 +62,16 @@ class Outputs:
     ttfa_plot: gr.Plot
     stages: gr.Dataframe
     details: gr.JSON
+    gpu_plot: gr.Plot
 
     def components(self) -> list[gr.Component]:
         return [self.status, self.banner, self.audio, self.summary, self.stage_plot,
-                self.rtf_plot, self.ttfa_plot, self.stages, self.details]
+                self.rtf_plot, self.ttfa_plot, self.stages, self.details, self.gpu_plot]
 
 
 def error_outputs(message: str) -> tuple[Any, ...]:
     """A visible one-line error; every result output cleared so no stale result looks current."""
-    return (error_status(message), "", None, "", None, None, None, empty_stage_table(), {"error": message})
+    return (error_status(message), "", None, "", None, None, None, empty_stage_table(), {"error": message}, None)
 
 
 def _details(result: BenchResult) -> dict[str, Any]:
@@ -113,6 +114,7 @@ def result_outputs(result: BenchResult) -> tuple[Any, ...]:
         ttfa_figure(records, ttfa) if measured_any else None,
         stage_table(stages, summarize_series(records), result.load_stages),
         _details(result),
+        gpu_figure(records) if measured_any else None,  # CPU runs: one "no GPU data" note
     )
 
 
@@ -231,10 +233,12 @@ def build(ctx: DashboardContext) -> None:
             with gr.Row():
                 rtf_plot = gr.Plot(label="RTF", elem_id="synth-rtf-plot")
                 ttfa_plot = gr.Plot(label="TTFA", elem_id="synth-ttfa-plot")
+            gpu_plot = gr.Plot(label="GPU memory and utilisation", elem_id="synth-gpu-plot")
             stages = gr.Dataframe(value=empty_stage_table(), label="Stages (ms)", interactive=False,
                                   elem_id="synth-stage-table")
             details = gr.JSON(label="Run details", visible=False)
-            outputs = Outputs(status, banner, audio, summary, stage_plot, rtf_plot, ttfa_plot, stages, details)
+            outputs = Outputs(status, banner, audio, summary, stage_plot, rtf_plot, ttfa_plot, stages, details,
+                              gpu_plot)
             # JSON endpoint only: hidden, no place in the page.
             json_settings = gr.Textbox(visible=False)
             json_button = gr.Button(visible=False)

@@ -30,7 +30,7 @@ HIDDEN = "f5_tts"
 TEXT = "The lab measures speech synthesis. Every stage is timed."
 
 # Output order of both run endpoints (dashboard.synthesize_tab.Outputs).
-STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS = range(9)
+STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS, GPU_PLOT = range(10)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,8 @@ def test_piper_run_returns_audio_stages_plots_and_stores_every_run(
         assert len(figure["data"][0]["y"]) == 2  # median and p95 bars
 
     assert "RTF" in result[SUMMARY] and "model load" in result[SUMMARY]
+    gpu = json.loads(result[GPU_PLOT]["plot"])  # a CPU run: the GPU plot is one note, no bars
+    assert gpu["data"] == [] and gpu["layout"]["annotations"][0]["text"].startswith("no GPU data: CPU runs")
     assert result[BANNER] == ""  # trained Piper weights: no random-weights banner
 
     details = result[DETAILS]
@@ -259,7 +261,7 @@ def test_bad_input_shows_one_line_error_and_stores_nothing(
     assert status.startswith(ERROR_PREFIX), status
     assert expected in status
     assert "\n" not in status and "Traceback" not in status
-    assert result[AUDIO] is None and result[STAGES]["data"] in ([], [[]])
+    assert result[AUDIO] is None and result[STAGES]["data"] in ([], [[]]) and result[GPU_PLOT] is None
     assert stored_runs(server) == before
     assert server.alive()
 
