@@ -16,8 +16,8 @@ NAMES=(
     torchcodec ko-speech-tools
     fastapi starlette pydantic pydantic-core annotated-types typing-inspection annotated-doc uvicorn opentelemetry-api
 )
-# fastapi ... opentelemetry-api (fastapi imports it): the serving target (the load row); the load generator's httpx (with httpcore,
-# h11, anyio) is there already, as huggingface-hub 1.x requires it.
+# fastapi ... opentelemetry-api (fastapi imports it): the serving target, for the load row. Not httpx (the load
+# generator's, with httpcore, h11, anyio): huggingface-hub 1.x, on that machine, requires it (assumed, not checked).
 # torchcodec: coqui-tts 0.28 refuses to import without it on torch >= 2.9, but only looks it up; the lab
 # reads audio with soundfile, so it is never loaded (its FFmpeg libraries need not exist there).
 # Published as sdists only: built here into pure-Python wheels.
