@@ -14,7 +14,10 @@ run cut off still returns what it measured; ``summary.md`` and a short table com
   beside the published figures;
 - timing overhead: the same F5 row with ``sync`` and ``events`` stage timing;
 - Piper on CUDA: runs with onnxruntime-gpu, else is refused with the reason (the CPU build falls back).
-- A load test against a serving target: none exists yet (listed as skipped).
+- A short load test, last: the lab's serving target (``python -m profiling serve``) with F5 (a torch
+  engine, so it runs on the GPU; Piper would need onnxruntime-gpu, absent there) on 127.0.0.1, driven by
+  the lab's load generator (closed loop, 2 users, at most 8 requests in 20 s): TTFA p50/p95, throughput,
+  errors. Its server is the row's child: cut at the budget, the row's whole process group goes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +53,16 @@ class Row:
     timing: str = "sync"
     stream_decoders: tuple[str, ...] = ()  # XTTS: also measure streaming with these decoders
     note: str = ""
+    load: bool = False  # a load test against the served engine instead of a bench batch
+
+
+#: The load row's bounds: closed loop (it never queues more than the users), a short duration, few requests.
+LOAD_USERS = 2
+LOAD_DURATION_S = 20.0
+LOAD_MAX_REQUESTS = 8
+LOAD_NOTE = (f"serving target (python -m profiling serve, 1 worker) on 127.0.0.1; closed loop, {LOAD_USERS} users, "
+             f"at most {LOAD_MAX_REQUESTS} requests (the first a warm-up, not counted) or {LOAD_DURATION_S:g} s, "
+             "short texts; TTFA = audible TTFA at the client (HTTP and the server's queue included)")
 
 
 def rows(tiny: bool) -> list[Row]:
@@ -70,6 +84,9 @@ def rows(tiny: bool) -> list[Row]:
         Row("f5-bf16-autocast-nfe32", "f5", "bf16", {**f5, "nfe_step": 32 if not tiny else 8}),
         Row("xtts-fp32-tf32", "xtts", "fp32", {**xtts, "tf32": True, "cudnn_benchmark": True}),
         Row("piper-cuda", "piper", "fp32", {"deterministic": True}),
+        # F5, not XTTS: the server sends no reference voice and XTTS refuses to run without one; F5 uses
+        # its bundled reference. Not Piper: its CUDA provider (onnxruntime-gpu) is absent on the lent machine.
+        Row("load-f5-served", "f5", "fp32", f5, load=True, note=LOAD_NOTE),
     ]
 
 
@@ -115,7 +132,45 @@ def summarise(result: Any) -> dict[str, Any]:
     }
 
 
-def run_row(row: Row, device: str, repeats: int, warmup: int) -> dict[str, Any]:
+def run_load_row(row: Row, device: str, left_s: float) -> dict[str, Any]:
+    """Serve ``row``'s engine here and send a short closed-loop load through the lab's load generator."""
+    from profiling.loadgen.client import ClientOptions
+    from profiling.loadgen.runner import LoadTest, run_load_test
+    from profiling.loadgen.targets import TargetSpec
+
+    # The server is ``python -m profiling serve`` in a subprocess: make the repository importable there
+    # whatever the working directory (on the lent machine PYTHONPATH already holds the wheels' folder).
+    root = str(Path(__file__).resolve().parent.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    drain_s = 20.0
+    # Model load gets what the budget leaves after the load itself, so the row ends before the parent cuts it.
+    ready_s = max(10.0, min(240.0, left_s - LOAD_DURATION_S - drain_s - 15.0))
+    spec = TargetSpec(kind="lab", engine=row.engine, workers=1, device=device, queue_size=8,
+                      knobs=tuple((k, str(v)) for k, v in row.knobs.items()), request_timeout_s=60.0,
+                      ready_timeout_s=ready_s)
+    test = LoadTest(target=spec, users=(LOAD_USERS,), duration_s=LOAD_DURATION_S, max_requests=LOAD_MAX_REQUESTS,
+                    text_set="short", client=ClientOptions(warmup=1, drain_s=drain_s), label=f"gpu_suite {row.name}")
+    result = run_load_test(test, store=None)  # the suite stores nothing: its rows are its record
+    (metrics,) = result.metrics
+    ttfa, e2e = metrics.dist("audible_ttfa_s"), metrics.dist("e2e_s")
+
+    def finite(value: float) -> float | None:
+        return value if value == value else None  # NaN (no sample) -> null in the JSON
+
+    return {"load": {
+        "users": metrics.users, "sent": metrics.sent, "ok": metrics.ok, "errors": dict(metrics.errors),
+        "error_rate": metrics.error_rate, "ttfa_p50_s": finite(ttfa.p50), "ttfa_p95_s": finite(ttfa.p95),
+        "ttfa_missing": ttfa.missing, "e2e_p50_s": finite(e2e.p50), "e2e_p95_s": finite(e2e.p95),
+        "throughput_per_min": metrics.throughput_per_min, "audio_s_per_s": metrics.audio_s_per_s,
+        "underruns": metrics.underruns, "window_s": metrics.window_s,
+        "server_first_chunk_p50_s": metrics.server_first_chunk_p50_s, "queue_wait_p50_s": metrics.queue_wait_p50_s,
+        "ready_line": result.ready_line,
+    }}
+
+
+def run_row(row: Row, device: str, repeats: int, warmup: int, left_s: float = 600.0) -> dict[str, Any]:
+    if row.load:
+        return run_load_row(row, device, left_s)
     from engines.base import SynthesisSettings
     from profiling.analysis.report import environment_lines
     from profiling.core.device import TimingMode
@@ -145,9 +200,11 @@ def child(args: argparse.Namespace) -> int:
     row = next(r for r in rows(args.tiny) if r.name == args.row)
     started = time.perf_counter()
     try:
-        result = {"status": "ok", **run_row(row, args.device, args.repeats, args.warmup)}
+        result = {"status": "ok", **run_row(row, args.device, args.repeats, args.warmup, args.left_s)}
     except Exception as error:  # a refusal or a failure is this row's result, not the suite's end
-        result = {"status": "refused" if type(error).__name__ == "InputError" else "error",
+        # A load row's InputError is mostly its server failing to start: an error, not a refusal.
+        refused = type(error).__name__ == "InputError" and not row.load
+        result = {"status": "refused" if refused else "error",
                   "error": f"{type(error).__name__}: {error}".splitlines()[0]}
     result.update(row=asdict(row), device=args.device, seconds=round(time.perf_counter() - started, 1))
     write_row(Path(args.out), args.index, row.name, result)
@@ -168,6 +225,13 @@ def _ms(value: object) -> str:
     return f"{float(value) * 1000:.0f}" if isinstance(value, (int, float)) else "-"
 
 
+def _value(value: object) -> str:
+    """A table cell: floats to 4 significant digits, absent as '-'."""
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _num(value: object, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}" if isinstance(value, (int, float)) else "-"
 
@@ -183,6 +247,10 @@ def row_markdown(result: dict[str, Any]) -> str:
         lines.append(f"- {result.get('error', '')}")
         return "\n".join(lines) + "\n"
     lines += [f"- {line}" for line in result.get("environment", [])]
+    if "load" in result:
+        load = result["load"]
+        lines += ["", "## load", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {name} | {_value(load.get(name))} |" for name in LOAD_FIELDS]
     for key in [k for k in result if k == "batch" or k.startswith("stream_")]:
         part = result[key]
         lines += ["", f"## {key}", "", "| metric | median |", "|---|---:|"]
@@ -196,11 +264,36 @@ def row_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+LOAD_FIELDS = ("users", "sent", "ok", "errors", "error_rate", "ttfa_p50_s", "ttfa_p95_s", "ttfa_missing",
+               "e2e_p50_s", "e2e_p95_s", "throughput_per_min", "audio_s_per_s", "underruns", "window_s",
+               "server_first_chunk_p50_s", "queue_wait_p50_s", "ready_line")
+
+
+def load_table(results: list[dict[str, Any]]) -> str:
+    """The load rows' own table (their figures are not a bench batch's); empty when none ran."""
+    lines = []
+    for result in results:
+        if not result.get("row", {}).get("load"):
+            continue
+        load = result.get("load", {})
+        status = result["status"] if result["status"] == "ok" else f"{result['status']}: {result.get('error', '')[:60]}"
+        errors = sum(load.get("errors", {}).values()) if load else "-"
+        lines.append(f"| {result['row']['name']} | {status} | {load.get('users', '-')} | {load.get('sent', '-')} | "
+                     f"{load.get('ok', '-')} | {errors} | {_ms(load.get('ttfa_p50_s'))} | "
+                     f"{_ms(load.get('ttfa_p95_s'))} | {_num(load.get('throughput_per_min'), 1)} |")
+    if not lines:
+        return ""
+    return "\n".join(["| load row | status | users | sent | ok | errors | TTFA p50 ms | TTFA p95 ms | requests/min |",
+                      "|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines])
+
+
 def summary_table(results: list[dict[str, Any]]) -> str:
     head = ("| row | status | RTF | synth ms | TTFA ms | stream TTFA ms (coqui/windowed) | peak GPU MiB | load s "
             "| recompiles |")
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for result in results:
+        if result.get("row", {}).get("load"):  # its figures go to load_table
+            continue
         batch = result.get("batch", {})
         streams = "/".join(_ms(result.get(f"stream_{d}", {}).get("ttfa_s")) for d in ("coqui", "windowed")
                            if f"stream_{d}" in result) or "-"
@@ -210,7 +303,7 @@ def summary_table(results: list[dict[str, Any]]) -> str:
             f"{_ms(batch.get('ttfa_s'))} | {streams} | {_num(batch.get('gpu_peak_allocated_mb'), 0)} | "
             f"{_num(batch.get('load_s'), 1)} | {batch.get('recompiles_measured', '-')} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -233,11 +326,19 @@ def parent(args: argparse.Namespace) -> int:
         if args.tiny:
             command.append("--tiny")
         print(f"[{datetime.now(timezone.utc):%H:%M:%S}] {row.name} ({left:.0f} s left)", flush=True)
+        command += ["--left-s", f"{left:.0f}"]
+        # Its own session: a cut takes the row's children too (the load row's server, compile workers).
+        process = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         try:
-            subprocess.run(command, timeout=left, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            process.wait(timeout=left)
         except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
             write_row(out, index, row.name, {"status": "timeout", "error": f"cut at the budget ({left:.0f} s)",
                                              "row": asdict(row)})
+        except BaseException:  # Ctrl-C: nothing of the row may outlive the suite
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
         written = out / f"{index:02d}-{row.name}.json"
         if not written.exists():  # the child died before writing (a crash, a kill)
             died = {"status": "crashed", "error": "the row's process died", "row": asdict(row)}
@@ -245,6 +346,7 @@ def parent(args: argparse.Namespace) -> int:
         results.append(json.loads(written.read_text(encoding="utf-8")))
     env = next((r["environment"] for r in results if r.get("environment")), [])
     table = summary_table(results)
+    loads = load_table(results)
     header = [
         "# GPU suite", "",
         f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
@@ -254,7 +356,8 @@ def parent(args: argparse.Namespace) -> int:
         *[f"- {line}" for line in env],
         f"- F5 published figures, for the F5 rows: {F5_PUBLISHED}",
         "- per-stage times, load stages, per-NFE-step and per-token times: the row files (NN-row.md / .json)",
-        "", table, "",
+        "", *([table, ""] if table else []),
+        *([loads, ""] if loads else []),
     ]
     (out / "summary.md").write_text("\n".join(header), encoding="utf-8")
     print("\n".join(header))
@@ -273,6 +376,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated row names")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--left-s", type=float, default=600.0, help=argparse.SUPPRESS)  # budget left for the row
     args = parser.parse_args()
     if args.device is None:
         import torch

@@ -17,6 +17,7 @@ import gradio as gr
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec, KnobValue
 from engines.registry import DEFAULT_ENGINE, engine_class, list_engines
+from profiling.core.device import TimingMode
 from profiling.core.hardware import cpu_isa, cpu_precision_notes
 
 
@@ -151,6 +152,23 @@ def cloning_note(view: EngineView) -> str:
     if caps.voice_cloning:
         return "reference audio (WAV) and its transcript drive the voice"
     return "reference audio: this engine does not clone voices (it uses its own voice)"
+
+
+# --- stage timing -----------------------------------------------------------------------
+
+#: The modes a run may ask for; ``wall`` is what a run records when there is no device to wait for.
+TIMING_CHOICES: tuple[str, ...] = (TimingMode.SYNC.value, TimingMode.EVENTS.value)
+TIMING_HELP = (
+    "matters only for torch engines on CUDA: sync waits for the device at every stage edge (exact "
+    "attribution, no CPU/GPU overlap); events records CUDA events there and waits once at the end (no "
+    "perturbation). Elsewhere (CPU, Piper's ONNX Runtime) the run records wall."
+)
+
+
+def timing_control(elem_id: str) -> gr.Radio:
+    """The per-run stage-timing mode, as the CLI's ``bench --timing``."""
+    return gr.Radio(choices=list(TIMING_CHOICES), value=TimingMode.SYNC.value, label="Stage timing",
+                    info=TIMING_HELP, elem_id=elem_id)
 
 
 # --- knobs ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.context import DashboardContext
-from dashboard.controls import EngineView, KnobPanel, device_choices, engine_views, find_view
+from dashboard.controls import EngineView, KnobPanel, device_choices, engine_views, find_view, timing_control
 from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
 from engines.base import AudioChunk
@@ -75,7 +75,7 @@ def _number(name: str, value: object) -> float:
 def build_request(
     engine: str, device: str | None, text: str, chunker: str, first_chunk: object, max_chars: object,
     sentence_only_after_s: object, prebuffer_ms: object, audio_block_ms: object,
-    knobs: Mapping[str, object], max_text_chars: int, repeats: int = 1, warmup: int = 0,
+    knobs: Mapping[str, object], max_text_chars: int, repeats: int = 1, warmup: int = 0, timing: str = "sync",
 ) -> BenchRequest:
     """The runner's STREAM request from the form's values (through the API); every bad value is one InputError."""
     if chunker not in CHUNKERS:
@@ -88,7 +88,7 @@ def build_request(
         sentence_only_after_s=_number("sentence-only after", sentence_only_after_s) if lab else None,
         prebuffer_ms=_number("pre-buffer", prebuffer_ms), audio_block_ms=_number("audio block", audio_block_ms),
         repeats=repeats, warmup=warmup, device=device or "cpu", knobs=dict(knobs), max_chars=max_text_chars,
-        label="dashboard stream",
+        label="dashboard stream", timing=timing or "sync",
     )
 
 
@@ -132,6 +132,7 @@ def summary_markdown(record: RunRecord) -> str:
         ("joins with a repeat / a click",
          f"{sum(j.repeated for j in record.joins)} / {sum(j.click for j in record.joins)} of {len(record.joins)}"),
         ("RTF", f"{record.rtf:.3f}"),
+        ("stage timing", record.timing_mode),
     ]
     lines = ["| metric | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
     lines += [f"\n*chunker warning:* {w}" for w in record.chunk_warnings]
@@ -265,6 +266,7 @@ def build(ctx: DashboardContext) -> None:
             with gr.Row():
                 prebuffer = gr.Slider(0, 3000, value=0, step=10, label="prebuffer_ms")
                 block = gr.Slider(5, 200, value=20, step=1, label="audio_block_ms")
+            timing = timing_control("stream-timing")
         with gr.Column(scale=1):
             knob_panel = KnobPanel(views, first_view.name)
     stream_button = gr.Button("Stream", variant="primary")
@@ -288,14 +290,14 @@ def build(ctx: DashboardContext) -> None:
         sweep_stall = gr.Plot(label="Stall vs pre-buffer")
     sweep_frame = gr.Dataframe(pd.DataFrame(columns=SWEEP_COLUMNS), label="Sweep", interactive=False)
 
-    form = [text, engine, device, chunker, first_chunk, max_chars, sentence_after, prebuffer, block]
+    form = [text, engine, device, chunker, first_chunk, max_chars, sentence_after, prebuffer, block, timing]
 
     def request_from(values: Mapping[Any, Any], repeats: int = 1, warmup: int = 0) -> BenchRequest:
         name = values[engine]
         return build_request(
             name, values[device], values[text], values[chunker], values[first_chunk], values[max_chars],
             values[sentence_after], values[prebuffer], values[block], knob_panel.values_for(name, values),
-            ctx.max_chars, repeats=repeats, warmup=warmup,
+            ctx.max_chars, repeats=repeats, warmup=warmup, timing=values[timing],
         )
 
     def on_engine(name: str) -> list[Any]:

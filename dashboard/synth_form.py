@@ -17,6 +17,7 @@ from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
 from profiling import api
 from profiling.audio.playback import PlaybackSettings
+from profiling.core.device import TimingMode
 from profiling.core.records import RunMode
 from profiling.run.inputs import parse_json_object
 from profiling.run.runner import BenchRequest
@@ -81,6 +82,8 @@ class SynthForm:
     prebuffer_ms: float = _DEFAULT_PLAYBACK.prebuffer_ms
     reference_audio: str | None = None
     reference_text: str = ""
+    #: torch on CUDA: sync or events (``bench --timing``); other runs record wall whatever is asked.
+    timing: str = TimingMode.SYNC.value
     label: str = "dashboard"
 
     @classmethod
@@ -95,7 +98,7 @@ class SynthForm:
             raise InputError("settings need a 'text' field")
         if not isinstance(data.get("knobs", {}), dict):
             raise InputError("'knobs' must be an object of name: value")
-        for name in ("text", "engine", "device", "precision", "mode", "chunker", "reference_text"):
+        for name in ("text", "engine", "device", "precision", "mode", "chunker", "reference_text", "timing"):
             if name in data and not isinstance(data[name], str):
                 raise InputError(f"'{name}' must be a string, got {data[name]!r}")
         return cls(**data)
@@ -137,4 +140,5 @@ class SynthForm:
             warmup=_whole_number("warm-up runs", self.warmup, 0, MAX_REPEATS),
             max_chars=max_chars, label=self.label, chunking=self._chunking(mode),
             playback=PlaybackSettings(prebuffer_ms=_number("prebuffer ms", self.prebuffer_ms, 0.0)),
+            timing=self.timing,
         )

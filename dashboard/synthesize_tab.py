@@ -29,6 +29,7 @@ from dashboard.controls import (
     knobs_from_named,
     precision_choices,
     streaming_note,
+    timing_control,
 )
 from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line, run_status, summary_markdown, weights_banner
@@ -37,7 +38,7 @@ from dashboard.tables import empty_stage_table, stage_table
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis.run_plots import rtf_figure, stage_breakdown_figure, ttfa_figure
+from profiling.analysis.run_plots import gpu_figure, rtf_figure, stage_breakdown_figure, ttfa_figure
 from profiling.audio.playback import PlaybackSettings
 from profiling.core.records import RunMode, RunRecord
 from profiling.core.stats import summarize_series
@@ -61,15 +62,16 @@ class Outputs:
     ttfa_plot: gr.Plot
     stages: gr.Dataframe
     details: gr.JSON
+    gpu_plot: gr.Plot
 
     def components(self) -> list[gr.Component]:
         return [self.status, self.banner, self.audio, self.summary, self.stage_plot,
-                self.rtf_plot, self.ttfa_plot, self.stages, self.details]
+                self.rtf_plot, self.ttfa_plot, self.stages, self.details, self.gpu_plot]
 
 
 def error_outputs(message: str) -> tuple[Any, ...]:
     """A visible one-line error; every result output cleared so no stale result looks current."""
-    return (error_status(message), "", None, "", None, None, None, empty_stage_table(), {"error": message})
+    return (error_status(message), "", None, "", None, None, None, empty_stage_table(), {"error": message}, None)
 
 
 def _details(result: BenchResult) -> dict[str, Any]:
@@ -112,6 +114,7 @@ def result_outputs(result: BenchResult) -> tuple[Any, ...]:
         ttfa_figure(records, ttfa) if measured_any else None,
         stage_table(stages, summarize_series(records), result.load_stages),
         _details(result),
+        gpu_figure(records) if measured_any else None,  # CPU runs: one "no GPU data" note
     )
 
 
@@ -189,6 +192,7 @@ def build(ctx: DashboardContext) -> None:
                             info="batch: whole text at once (TTFA = all audio); stream: first chunk = TTFA",
                             interactive=caps is not None and caps.streaming)
             mode_md = gr.Markdown(streaming_note(view), elem_id="synth-mode-note")
+            timing = timing_control("synth-timing")
             with gr.Group(visible=False) as stream_group:
                 chunker = gr.Radio(
                     choices=[("engine's own streaming", CHUNKER_ENGINE), ("lab chunker", CHUNKER_LAB)],
@@ -229,10 +233,12 @@ def build(ctx: DashboardContext) -> None:
             with gr.Row():
                 rtf_plot = gr.Plot(label="RTF", elem_id="synth-rtf-plot")
                 ttfa_plot = gr.Plot(label="TTFA", elem_id="synth-ttfa-plot")
+            gpu_plot = gr.Plot(label="GPU memory and utilisation", elem_id="synth-gpu-plot")
             stages = gr.Dataframe(value=empty_stage_table(), label="Stages (ms)", interactive=False,
                                   elem_id="synth-stage-table")
             details = gr.JSON(label="Run details", visible=False)
-            outputs = Outputs(status, banner, audio, summary, stage_plot, rtf_plot, ttfa_plot, stages, details)
+            outputs = Outputs(status, banner, audio, summary, stage_plot, rtf_plot, ttfa_plot, stages, details,
+                              gpu_plot)
             # JSON endpoint only: hidden, no place in the page.
             json_settings = gr.Textbox(visible=False)
             json_button = gr.Button(visible=False)
@@ -264,7 +270,7 @@ def build(ctx: DashboardContext) -> None:
         "text": text, "engine": engine, "device": device, "precision": precision, "mode": mode,
         "repeats": repeats, "warmup": warmup, "seed": seed, "chunker": chunker,
         "first_chunk_max_chars": first_chunk, "chunk_max_chars": chunk_max, "prebuffer_ms": prebuffer,
-        "reference_audio": ref_audio, "reference_text": ref_text,
+        "reference_audio": ref_audio, "reference_text": ref_text, "timing": timing,
     }
     knob_inputs = panel.named_inputs()
 
@@ -272,7 +278,8 @@ def build(ctx: DashboardContext) -> None:
         text: str | None, engine: str | None, device: str | None, precision: str | None, mode: str,
         repeats: float, warmup: float, seed: float, chunker: str, first_chunk_max_chars: float,
         chunk_max_chars: float, prebuffer_ms: float, reference_audio: str | None = None,
-        reference_text: str | None = "", progress: gr.Progress = gr.Progress(),  # noqa: B008
+        reference_text: str | None = "", timing: str | None = "sync",
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
         **knob_values: Any,
     ) -> tuple[Any, ...]:
         """The form's controls by name; knobs arrive as ``<engine>__<knob>`` for every engine."""
@@ -282,7 +289,7 @@ def build(ctx: DashboardContext) -> None:
             repeats=repeats, warmup=warmup, seed=seed, chunker=chunker,
             first_chunk_max_chars=first_chunk_max_chars, chunk_max_chars=chunk_max_chars,
             prebuffer_ms=prebuffer_ms, reference_audio=reference_audio, reference_text=reference_text or "",
-            knobs=knobs,
+            knobs=knobs, timing=timing or "sync",
         )
         return runner(form, progress)
 

@@ -14,7 +14,10 @@ NAMES=(
     f5-tts vocos x-transformers einx loguru torch-einops-utils ema-pytorch cached-path pypinyin rjieba
     unidecode pydub omegaconf hydra-core frozendict jaraco-functools more-itertools platformdirs
     torchcodec ko-speech-tools
+    fastapi starlette pydantic pydantic-core annotated-types typing-inspection annotated-doc uvicorn opentelemetry-api
 )
+# fastapi ... opentelemetry-api (fastapi imports it): the serving target, for the load row. Not httpx (the load
+# generator's, with httpcore, h11, anyio): huggingface-hub 1.x, on that machine, requires it (assumed, not checked).
 # torchcodec: coqui-tts 0.28 refuses to import without it on torch >= 2.9, but only looks it up; the lab
 # reads audio with soundfile, so it is never loaded (its FFmpeg libraries need not exist there).
 # Published as sdists only: built here into pure-Python wheels.
@@ -24,10 +27,14 @@ version() {
     python3 - "$1" <<'PY'
 import sys, tomllib
 name = sys.argv[1]
-for package in tomllib.load(open("uv.lock", "rb"))["package"]:
-    if package["name"] == name:
-        print(package["version"])
-        break
+# A package locked at two versions (one per Python range) gives the one for 3.12 (or one with no range).
+candidates = [p for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == name]
+def for_312(package):
+    markers = package.get("resolution-markers", [])
+    return not markers or any("3.12" in m and "< '3.12'" not in m for m in markers)
+chosen = next((p for p in candidates if for_312(p)), candidates[0] if candidates else None)
+if chosen:
+    print(chosen["version"])
 PY
 }
 spec() { local v; v=$(version "$1"); if [ -n "$v" ]; then echo "$1==$v"; else echo "$1"; fi; }

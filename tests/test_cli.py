@@ -85,3 +85,23 @@ def test_text_file_with_a_nul_is_refused_and_nothing_stored(tmp_path: Path) -> N
     assert result.returncode == 2 and "control character U+0000" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert ResultsStore(tmp_path / "store").count_runs() == 0
+
+
+def test_a_named_command_imports_only_its_own_module() -> None:
+    """``serve`` must start where the API's plotly is absent (the lent GPU machine's load row)."""
+    from profiling.cli.commands import COMMAND_MODULES
+    from profiling.cli.main import build_parser, command_name
+
+    assert [command_name(m) for m in COMMAND_MODULES] == [
+        "engines", "bench", "stream", "sweep", "compare", "ab", "calibrate", "profile", "serve", "load"]
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "profiling", "serve", "--help"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--workers" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "profiling.serve.server" in imported
+    assert "plotly" not in imported and "profiling.api" not in imported
+    # No command named (or --help alone): every command is listed, as before.
+    help_text = build_parser([]).format_help()
+    assert all(name in help_text for name in ("bench", "serve", "load", "engines"))
+    with pytest.raises(SystemExit):
+        build_parser(["nosuch"]).parse_args(["nosuch"])

@@ -30,7 +30,7 @@ HIDDEN = "f5_tts"
 TEXT = "The lab measures speech synthesis. Every stage is timed."
 
 # Output order of both run endpoints (dashboard.synthesize_tab.Outputs).
-STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS = range(9)
+STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS, GPU_PLOT = range(10)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,8 @@ def test_piper_run_returns_audio_stages_plots_and_stores_every_run(
         assert len(figure["data"][0]["y"]) == 2  # median and p95 bars
 
     assert "RTF" in result[SUMMARY] and "model load" in result[SUMMARY]
+    gpu = json.loads(result[GPU_PLOT]["plot"])  # a CPU run: the GPU plot is one note, no bars
+    assert gpu["data"] == [] and gpu["layout"]["annotations"][0]["text"].startswith("no GPU data: CPU runs")
     assert result[BANNER] == ""  # trained Piper weights: no random-weights banner
 
     details = result[DETAILS]
@@ -160,6 +162,32 @@ def test_lab_chunker_and_prebuffer_reach_the_run(server: DashboardServer, client
     assert len(engine_record.chunks[0].text.strip()) > 12  # Piper's own streaming: a whole sentence first
 
 
+def test_timing_choice_reaches_the_request() -> None:
+    """Both tabs' request builders carry the chosen mode into the runner's BenchRequest."""
+    from dashboard.streaming_tab import build_request
+    from dashboard.synth_form import SynthForm
+    from profiling.core.device import TimingMode
+
+    assert SynthForm(text=TEXT).to_request(MAX_CHARS).timing is TimingMode.SYNC
+    assert SynthForm(text=TEXT, timing="events").to_request(MAX_CHARS).timing is TimingMode.EVENTS
+    stream = build_request("piper", "cpu", TEXT, "lab", 20, 100, 0, 0, 20, {}, MAX_CHARS, timing="events")
+    assert stream.timing is TimingMode.EVENTS
+
+
+def test_timing_control_is_offered_and_a_cpu_run_records_wall(server: DashboardServer, client: Client) -> None:
+    timing = next(c for c in client.config["components"] if c["props"].get("elem_id") == "synth-timing")
+    assert [value for _, value in timing["props"]["choices"]] == ["sync", "events"]
+    assert timing["props"]["value"] == "sync" and "torch engines on CUDA" in timing["props"]["info"]
+    for result in (synth_json(client, timing="events"),
+                   client.predict(text=TEXT, repeats=1, warmup=0, timing="events", piper__deterministic=True,
+                                  api_name="/synthesize")):
+        assert_ok(result)
+        (record,) = ResultsStore(server.data_dir).load_batch(result[DETAILS]["batch_id"])
+        # Piper (ONNX Runtime) on the CPU has no device queue to wait for: events is asked, wall applies.
+        assert record.timing_mode == result[DETAILS]["timing_mode"] == "wall"
+        assert "stage timing: wall" in result[SUMMARY]
+
+
 def test_controls_are_built_from_capabilities(client: Client) -> None:
     served = _served_engines()
     assert not all(served.values())  # the hidden package really made an engine unavailable
@@ -218,6 +246,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ("infinite prebuffer", {"mode": "stream", "prebuffer_ms": float("inf")}, "Infinity is not a number"),
     ("repeats as words", {"repeats": "two"}, "repeats must be a whole number"),
     ("huge repeats", {"repeats": 1e300}, "repeats must be at most"),
+    ("unknown timing mode", {"timing": "often"}, "timing 'often' is not one of sync, events"),
 ]
 
 
@@ -232,7 +261,7 @@ def test_bad_input_shows_one_line_error_and_stores_nothing(
     assert status.startswith(ERROR_PREFIX), status
     assert expected in status
     assert "\n" not in status and "Traceback" not in status
-    assert result[AUDIO] is None and result[STAGES]["data"] in ([], [[]])
+    assert result[AUDIO] is None and result[STAGES]["data"] in ([], [[]]) and result[GPU_PLOT] is None
     assert stored_runs(server) == before
     assert server.alive()
 

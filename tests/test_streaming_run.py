@@ -198,6 +198,7 @@ def test_streaming_tab_underruns_are_red_on_the_timeline() -> None:
     red = [t for t in figure.data if getattr(t.marker, "color", None) == UNDERRUN_COLOR]
     assert red
     assert "| underruns | 0 |" not in summary_markdown(record)
+    assert "| stage timing | wall |" in summary_markdown(record)  # the mode the run recorded, shown with it
     clean = make_record(
         chunks=record.chunks,
         playback=simulate_playback(ready, durations, PlaybackSettings(prebuffer_ms=2000)),

@@ -25,17 +25,29 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_name(module_name: str) -> str:
+    """The subcommand a module registers, by the modules' naming (``engines_cmd`` registers ``engines``)."""
+    return module_name.rsplit(".", 1)[-1].removesuffix("_cmd")
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """Every subcommand; only the named one when ``argv`` starts with a subcommand's name.
+
+    ``serve`` then imports the server and the engines, not the API's pandas and plotly: the lent GPU
+    machine has no plotly, and its load row starts ``python -m profiling serve`` there.
+    """
     parser = OneLineParser(prog="python -m profiling", description="ttsperf: TTS inference lab")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module_name in COMMAND_MODULES:
+    chosen = [m for m in COMMAND_MODULES if argv and command_name(m) == argv[0]]
+    for module_name in chosen or COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
