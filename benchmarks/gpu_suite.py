@@ -54,6 +54,9 @@ class Row:
     stream_decoders: tuple[str, ...] = ()  # XTTS: also measure streaming with these decoders
     note: str = ""
     load: bool = False  # a load test against the served engine instead of a bench batch
+    #: RVC knobs: every run's audio then goes through the RVC stage on the same device (``bench --convert rvc``).
+    convert: dict[str, object] | None = None
+    convert_precision: str = "fp32"
 
 
 #: The load row's bounds: closed loop (it never queues more than the users), a short duration, few requests.
@@ -65,13 +68,19 @@ LOAD_NOTE = (f"serving target (python -m profiling serve, 1 worker) on 127.0.0.1
              "short texts; TTFA = audible TTFA at the client (HTTP and the server's queue included)")
 
 
+RVC_NOTE = ("text -> XTTS -> RVC v2 (rmvpe, no index), RVC on the same GPU; seed targets: RVC RTF < 0.5, "
+            "XTTS+RVC overhead < 100 % of XTTS alone (see convert_rtf against tts_rtf)")
+
+
 def rows(tiny: bool) -> list[Row]:
     weights = "random-tiny" if tiny else "random-full"
     xtts = {"weights": weights, "voice_cache": "off", "max_audio_tokens": 64 if not tiny else 8, "do_sample": False}
     f5 = {"weights": weights, "nfe_step": 16 if not tiny else 4}
+    rvc = {"weights": weights, "f0_method": "rmvpe"}  # no index: faiss does not travel to the lent machine
     return [
         Row("xtts-fp32", "xtts", "fp32", xtts, stream_decoders=("coqui", "windowed")),
         Row("f5-fp32-nfe16", "f5", "fp32", f5, note=F5_PUBLISHED),
+        Row("xtts-rvc-fp32", "xtts", "fp32", xtts, convert=rvc, note=RVC_NOTE),
         Row("xtts-bf16-autocast", "xtts", "bf16", {**xtts, "precision_mode": "autocast"}),
         Row("f5-bf16-autocast-nfe16", "f5", "bf16", {**f5, "precision_mode": "autocast"}, note=F5_PUBLISHED),
         Row("f5-fp32-nfe16-events", "f5", "fp32", f5, timing="events", note="compare with f5-fp32-nfe16 (sync)"),
@@ -84,6 +93,7 @@ def rows(tiny: bool) -> list[Row]:
         Row("f5-bf16-autocast-nfe32", "f5", "bf16", {**f5, "nfe_step": 32 if not tiny else 8}),
         Row("xtts-fp32-tf32", "xtts", "fp32", {**xtts, "tf32": True, "cudnn_benchmark": True}),
         Row("piper-cuda", "piper", "fp32", {"deterministic": True}),
+        Row("xtts-rvc-fp16", "xtts", "fp32", xtts, convert=rvc, convert_precision="fp16", note=RVC_NOTE),
         # F5, not XTTS: the server sends no reference voice and XTTS refuses to run without one; F5 uses
         # its bundled reference. Not Piper: its CUDA provider (onnxruntime-gpu) is absent on the lent machine.
         Row("load-f5-served", "f5", "fp32", f5, load=True, note=LOAD_NOTE),
@@ -129,6 +139,10 @@ def summarise(result: Any) -> dict[str, Any]:
         "timing_mode": first.timing_mode,
         "gpu_sampling": first.gpu_sampling,
         "errors": [r.error for r in result.records if r.error],
+        # A converted row: the engine's and the conversion's parts of the RTF, and the stage's model load.
+        "tts_rtf": metrics.get("tts_rtf"),
+        "convert_rtf": metrics.get("convert_rtf"),
+        "convert_load_s": first.convert_load_s,
     }
 
 
@@ -180,8 +194,10 @@ def run_row(row: Row, device: str, repeats: int, warmup: int, left_s: float = 60
     pool = EnginePool()
     settings = SynthesisSettings(row.engine, device=device, precision=row.precision, knobs=row.knobs)
     voice = reference_voice(row.engine)
+    conversion = (SynthesisSettings("rvc", device=device, precision=row.convert_precision, knobs=row.convert)
+                  if row.convert is not None else None)
     request = BenchRequest(settings, TEXT, voice, repeats=repeats, warmup=warmup, timing=TimingMode(row.timing),
-                           label=f"gpu_suite {row.name}")
+                           label=f"gpu_suite {row.name}", conversion=conversion)
     batch = run_bench(request, pool, None)
     out: dict[str, Any] = {"batch": summarise(batch)}
     out["environment"] = environment_lines(batch.records[0].environment, batch.records[0].timing_mode)
@@ -241,6 +257,8 @@ def row_markdown(result: dict[str, Any]) -> str:
     lines = [f"# {row['name']} ({result['status']}, {result.get('seconds', '?')} s)", ""]
     lines.append(f"- {row['engine']} on {result.get('device')}, {row['precision']}, knobs {row['knobs']}, "
                  f"timing {row['timing']}")
+    if row.get("convert") is not None:
+        lines.append(f"- then RVC ({row.get('convert_precision', 'fp32')}), knobs {row['convert']}")
     if row.get("note"):
         lines.append(f"- {row['note']}")
     if result["status"] != "ok":
@@ -255,7 +273,8 @@ def row_markdown(result: dict[str, Any]) -> str:
         part = result[key]
         lines += ["", f"## {key}", "", "| metric | median |", "|---|---:|"]
         for name in ("rtf", "synth_s", "ttfa_s", "audio_s", "gpu_peak_allocated_mb", "gpu_peak_reserved_mb",
-                     "gpu_util_mean_pct", "load_s", "recompiles_measured", "graph_breaks_measured"):
+                     "gpu_util_mean_pct", "load_s", "recompiles_measured", "graph_breaks_measured",
+                     "tts_rtf", "convert_rtf", "convert_load_s"):
             lines.append(f"| {name} | {part.get(name) if part.get(name) is not None else '-'} |")
         lines += ["", "| stage | median ms |", "|---|---:|"]
         lines += [f"| load: {k} | {_ms(v)} |" for k, v in part.get("load_stages_s", {}).items()]

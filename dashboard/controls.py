@@ -16,6 +16,7 @@ from functools import cache
 import gradio as gr
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec, KnobValue
+from engines.convert.registry import CONVERTERS, converter_class, missing_packages
 from engines.registry import DEFAULT_ENGINE, engine_class, list_engines
 from profiling.core.device import TimingMode
 from profiling.core.hardware import cpu_isa, cpu_precision_notes
@@ -69,6 +70,38 @@ def _engine_views() -> tuple[EngineView, ...]:
         except Exception as error:  # a broken adapter must not take the whole dashboard down
             views.append(EngineView(**base, available=False, reason=f"cannot load adapter: {error}"))
     return tuple(views)
+
+
+@cache
+def converter_views() -> tuple[EngineView, ...]:
+    """Every post-synthesis stage, shaped like an engine view: its knob panel is built by the same code."""
+    views = []
+    for entry in CONVERTERS:
+        base = dict(name=entry.name, title=entry.title, description=entry.description)
+        missing = missing_packages(entry)
+        if missing:
+            views.append(EngineView(**base, available=False,
+                                    reason=f"missing {', '.join(missing)}: {entry.install_hint}"))
+            continue
+        cls = converter_class(entry.name)
+        views.append(EngineView(**base, available=True, reason="", capabilities=cls.capabilities,
+                                machine_devices=tuple(cls.machine_devices())))
+    return tuple(views)
+
+
+def converter_note(name: str) -> str:
+    """What the chosen stage does, and the knob values it cannot take here (an F0 package not installed)."""
+    view = next((v for v in converter_views() if v.name == name), None)
+    if view is None:
+        return "No conversion: the engine's audio as it is."
+    if not view.available:
+        return f"**{view.title} is not available here** — {view.reason}"
+    lines = [f"{view.description} It runs on the engine's device; its stages appear as `{name}/...` in the "
+             "stage table, and the summary splits the RTF between the engine and the conversion."]
+    for knob, values in converter_class(name).unavailable_options().items():
+        for value, reason in values.items():
+            lines.append(f"- {knob}={value}: not available — {reason}")
+    return "\n".join(lines)
 
 
 def default_engine(views: Sequence[EngineView]) -> str:
@@ -226,7 +259,9 @@ class EngineKnobs:
 class KnobPanel:
     """One group of knob controls per available engine; only the selected engine's is visible."""
 
-    def __init__(self, views: Sequence[EngineView], selected: str) -> None:
+    def __init__(self, views: Sequence[EngineView], selected: str, prefix: str = "") -> None:
+        #: Prepended to API parameter names, so two panels (engines, conversion stages) never share one.
+        self.prefix = prefix
         self.engines: dict[str, EngineKnobs] = {}
         for view in views:
             if view.capabilities is None or not view.capabilities.knobs:
@@ -263,7 +298,7 @@ class KnobPanel:
     def named_inputs(self) -> dict[str, gr.Component]:
         """Every knob control by ``<engine>__<knob>``: an endpoint's keyword parameters (``inputs_kwargs``)."""
         return {
-            f"{name}{KNOB_SEPARATOR}{spec.name}": component
+            f"{self.prefix}{name}{KNOB_SEPARATOR}{spec.name}": component
             for name, knobs in self.engines.items()
             for spec, component in zip(knobs.specs, knobs.components, strict=True)
         }

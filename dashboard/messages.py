@@ -71,14 +71,22 @@ def summary_markdown(result: BenchResult) -> str:
     """Headline numbers as a small Markdown table: RTF, TTFA, durations, memory, model load."""
     metrics = result.metric_summary
     rows = [f"| model load | {load_text(result.load_s)} | |"]
-    for name, title in (("rtf", "RTF"), ("ttfa_s", "TTFA"), ("synth_s", "synthesis time"),
+    stage = result.records[0].conversion if result.records else None
+    if stage is not None:
+        first = result.records[0]
+        cached = "cached (model reused)" if first.annotations.get("convert_cache") == "hit" else seconds(
+            first.convert_load_s)
+        rows.append(f"| {stage.engine} model load | {cached} | |")
+    for name, title in (("rtf", "RTF" if stage is None else "RTF (whole pipeline)"),
+                        ("tts_rtf", "RTF: the engine's part"), ("convert_rtf", "RTF: the conversion's part"),
+                        ("ttfa_s", "TTFA"), ("synth_s", "synthesis time"),
                         ("audio_s", "audio duration"), ("peak_rss_mb", "peak RSS"),
                         ("gpu_peak_allocated_mb", "peak GPU allocated"), ("gpu_peak_reserved_mb", "peak GPU reserved"),
                         ("gpu_util_mean_pct", "GPU utilisation (NVML)")):
         summary = _metric(metrics, name)
         if summary is None:
             continue
-        if name == "rtf":
+        if name.endswith("rtf"):
             cells = (f"{summary.median:.3f}", f"{summary.p95:.3f}")
         elif name.endswith("_mb"):
             cells = (f"{summary.median:.0f} MiB", f"{summary.p95:.0f} MiB")

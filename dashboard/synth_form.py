@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from engines.base import Voice
+from engines.base import SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
@@ -84,6 +84,9 @@ class SynthForm:
     reference_text: str = ""
     #: torch on CUDA: sync or events (``bench --timing``); other runs record wall whatever is asked.
     timing: str = TimingMode.SYNC.value
+    #: A post-synthesis stage ("rvc") and its knobs; "" = the engine's audio as it is.
+    convert: str = ""
+    convert_knobs: dict[str, object] = field(default_factory=dict)
     label: str = "dashboard"
 
     @classmethod
@@ -96,9 +99,11 @@ class SynthForm:
             raise InputError(f"unknown settings field(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         if "text" not in data:
             raise InputError("settings need a 'text' field")
-        if not isinstance(data.get("knobs", {}), dict):
-            raise InputError("'knobs' must be an object of name: value")
-        for name in ("text", "engine", "device", "precision", "mode", "chunker", "reference_text", "timing"):
+        for name in ("knobs", "convert_knobs"):
+            if not isinstance(data.get(name, {}), dict):
+                raise InputError(f"'{name}' must be an object of name: value")
+        for name in ("text", "engine", "device", "precision", "mode", "chunker", "reference_text", "timing",
+                     "convert"):
             if name in data and not isinstance(data[name], str):
                 raise InputError(f"'{name}' must be a string, got {data[name]!r}")
         return cls(**data)
@@ -140,5 +145,13 @@ class SynthForm:
             warmup=_whole_number("warm-up runs", self.warmup, 0, MAX_REPEATS),
             max_chars=max_chars, label=self.label, chunking=self._chunking(mode),
             playback=PlaybackSettings(prebuffer_ms=_number("prebuffer ms", self.prebuffer_ms, 0.0)),
-            timing=self.timing,
+            timing=self.timing, conversion=self._conversion(),
         )
+
+    def _conversion(self) -> SynthesisSettings | None:
+        if not self.convert:
+            if self.convert_knobs:
+                raise InputError("convert_knobs need a conversion stage (convert: rvc)")
+            return None
+        return api.conversion_settings(self.convert, device=self.device, seed=_whole_number("seed", self.seed, 0),
+                                       knobs=dict(self.convert_knobs))

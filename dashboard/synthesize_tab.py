@@ -21,6 +21,8 @@ from dashboard.controls import (
     KnobPanel,
     capability_note,
     cloning_note,
+    converter_note,
+    converter_views,
     default_engine,
     device_choices,
     engine_note,
@@ -46,6 +48,9 @@ from profiling.run.inputs import DEFAULT_TEXT
 from profiling.run.runner import BenchResult
 
 log = logging.getLogger(__name__)
+
+#: API parameter names of the conversion stages' knobs: ``convert_rvc__f0_method``.
+CONVERT_PREFIX = "convert_"
 
 
 
@@ -207,6 +212,13 @@ def build(ctx: DashboardContext) -> None:
                                       info="audio the simulated player buffers before it starts")
             with gr.Accordion("Engine knobs", open=True):
                 panel = KnobPanel(views, selected)
+            with gr.Accordion("Voice conversion (after synthesis)", open=False):
+                stages_available = converter_views()
+                convert = gr.Dropdown(choices=[("none", ""), *((v.label, v.name) for v in stages_available)],
+                                      value="", label="Conversion stage", elem_id="synth-convert",
+                                      info="every run's audio (each chunk, when streaming) goes through it")
+                convert_md = gr.Markdown(converter_note(""), elem_id="synth-convert-note")
+                convert_panel = KnobPanel(stages_available, "", prefix=CONVERT_PREFIX)
             with gr.Accordion("Voice", open=caps is not None and caps.voice_cloning) as voice_box:
                 voice_md = gr.Markdown(cloning_note(view), elem_id="synth-voice-note")
                 clones = caps is not None and caps.voice_cloning
@@ -264,32 +276,36 @@ def build(ctx: DashboardContext) -> None:
     device.change(on_device, inputs=[engine, device], outputs=[precision, caps_md], api_visibility="private")
     mode.change(lambda m: gr.update(visible=m == RunMode.STREAM.value), inputs=mode, outputs=stream_group,
                 api_visibility="private")
+    convert.change(lambda name: [converter_note(name or ""), *convert_panel.visibility(name or "")], inputs=convert,
+                   outputs=[convert_md, *convert_panel.groups], api_visibility="private")
 
     runner = make_runner(ctx)
     form_inputs: dict[str, gr.Component] = {
         "text": text, "engine": engine, "device": device, "precision": precision, "mode": mode,
         "repeats": repeats, "warmup": warmup, "seed": seed, "chunker": chunker,
         "first_chunk_max_chars": first_chunk, "chunk_max_chars": chunk_max, "prebuffer_ms": prebuffer,
-        "reference_audio": ref_audio, "reference_text": ref_text, "timing": timing,
+        "reference_audio": ref_audio, "reference_text": ref_text, "timing": timing, "convert": convert,
     }
-    knob_inputs = panel.named_inputs()
+    knob_inputs = {**panel.named_inputs(), **convert_panel.named_inputs()}
 
     def synthesize(
         text: str | None, engine: str | None, device: str | None, precision: str | None, mode: str,
         repeats: float, warmup: float, seed: float, chunker: str, first_chunk_max_chars: float,
         chunk_max_chars: float, prebuffer_ms: float, reference_audio: str | None = None,
-        reference_text: str | None = "", timing: str | None = "sync",
+        reference_text: str | None = "", timing: str | None = "sync", convert: str | None = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008
         **knob_values: Any,
     ) -> tuple[Any, ...]:
-        """The form's controls by name; knobs arrive as ``<engine>__<knob>`` for every engine."""
+        """The form's controls by name; knobs arrive as ``<engine>__<knob>`` for every engine, and the
+        conversion stages' as ``convert_<stage>__<knob>``."""
         knobs = knobs_from_named(engine, knob_values)
+        convert_knobs = knobs_from_named(f"{CONVERT_PREFIX}{convert}", knob_values) if convert else {}
         form = SynthForm(
             text=text or "", engine=engine or "", device=device or "", precision=precision or "", mode=mode,
             repeats=repeats, warmup=warmup, seed=seed, chunker=chunker,
             first_chunk_max_chars=first_chunk_max_chars, chunk_max_chars=chunk_max_chars,
             prebuffer_ms=prebuffer_ms, reference_audio=reference_audio, reference_text=reference_text or "",
-            knobs=knobs, timing=timing or "sync",
+            knobs=knobs, timing=timing or "sync", convert=convert or "", convert_knobs=convert_knobs,
         )
         return runner(form, progress)
 

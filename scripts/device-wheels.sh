@@ -15,7 +15,10 @@ NAMES=(
     unidecode pydub omegaconf hydra-core frozendict jaraco-functools more-itertools platformdirs
     torchcodec ko-speech-tools
     fastapi starlette pydantic pydantic-core annotated-types typing-inspection annotated-doc uvicorn opentelemetry-api
+    rvc-next
 )
+# rvc-next: the RVC row's model code (pure Python; it imports each piece on its own). Not faiss-cpu (18 MiB) or
+# praat-parselmouth (11 MiB): that row runs rmvpe without an index, which needs neither.
 # fastapi ... opentelemetry-api (fastapi imports it): the serving target, for the load row. Not httpx (the load
 # generator's, with httpcore, h11, anyio): huggingface-hub 1.x, on that machine, requires it (assumed, not checked).
 # torchcodec: coqui-tts 0.28 refuses to import without it on torch >= 2.9, but only looks it up; the lab

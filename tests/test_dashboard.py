@@ -372,3 +372,33 @@ def test_a_tab_that_fails_to_build_does_not_take_the_app_down(
     demo = app.build_app(DashboardContext(store=ResultsStore(tmp_path)))
     texts = [str(c["props"].get("value") or "") for c in demo.get_config_file()["components"]]
     assert any("this tab failed to load (dashboard.no_such_tab)" in t for t in texts)
+
+
+@pytest.mark.torch
+def test_voice_conversion_section_converts_and_refuses_bad_knobs(server: DashboardServer, client: Client) -> None:
+    stage = next(c for c in client.config["components"] if c["props"].get("elem_id") == "synth-convert")
+    assert [value for _, value in stage["props"]["choices"]] == ["", "rvc"]
+    note = next(c for c in client.config["components"] if c["props"].get("elem_id") == "synth-convert-note")
+    assert note["props"]["value"].startswith("No conversion")
+    before = stored_runs(server)
+    tiny = {"weights": "random-tiny", "f0_method": "pm"}
+    for result in (synth_json(client, convert="rvc", convert_knobs=tiny),
+                   client.predict(text=TEXT, repeats=1, warmup=0, piper__deterministic=True, convert="rvc",
+                                  convert_rvc__weights="random-tiny", convert_rvc__f0_method="pm",
+                                  convert_rvc__pitch=5, api_name="/synthesize")):
+        assert_ok(result)
+        rows = {row[0]: row for row in result[STAGES]["data"]}
+        assert "model_inference" in rows and "rvc" in rows and any(name.endswith("synthesizer") for name in rows)
+        assert "RTF: the conversion's part" in result[SUMMARY] and "rvc model load" in result[SUMMARY]
+        assert "RANDOM WEIGHTS" in result[BANNER]  # the converted audio is noise
+        _, rate = soundfile.read(result[AUDIO], dtype="float32")
+        assert rate == 40_000
+    records = [ResultsStore(server.data_dir).load_batch(r)[0] for r in (
+        ResultsStore(server.data_dir).runs_dataframe()["batch_id"].iloc[-2:])]
+    assert [r.conversion.knobs["pitch"] for r in records if r.conversion] == [0, 5]
+    assert stored_runs(server) == before + 2
+    for knobs, message in (({**tiny, "pitch": 99}, "above its maximum 24"), ({"bogus": 1}, "unknown knob 'bogus'")):
+        result = synth_json(client, convert="rvc", convert_knobs=knobs)
+        assert result[STATUS].startswith(ERROR_PREFIX) and message in result[STATUS], result[STATUS]
+    assert "need a conversion stage" in synth_json(client, convert_knobs=tiny)[STATUS]
+    assert stored_runs(server) == before + 2

@@ -49,3 +49,21 @@ def test_a_load_rows_figures_go_to_its_own_table_and_file(tmp_path: Path) -> Non
     markdown = (tmp_path / f"13-{load_row.name}.md").read_text(encoding="utf-8")
     assert "| ttfa_p95_s | 0.4 |" in markdown and "| error_rate | 0.1429 |" in markdown
     assert "| e2e_p50_s | - |" in markdown  # absent figures shown as absent
+
+
+def test_the_rvc_row_runs_xtts_then_rvc_on_the_cpu_path() -> None:
+    from dataclasses import asdict
+
+    import pytest
+
+    pytest.importorskip("rvc_next")
+    gpu = suite()
+    row = next(r for r in gpu.rows(True) if r.name == "xtts-rvc-fp32")
+    assert row.convert is not None and "index" not in row.convert  # faiss does not travel to the lent machine
+    out = gpu.run_row(row, "cpu", repeats=1, warmup=0)
+    batch = out["batch"]
+    assert batch["errors"] == [] and batch["convert_rtf"] > 0 and batch["tts_rtf"] > 0
+    assert batch["rtf"] == pytest.approx(batch["tts_rtf"] + batch["convert_rtf"])
+    assert {"rvc/f0", "rvc/hubert", "rvc/synthesizer"} <= set(batch["stages_s"])
+    markdown = gpu.row_markdown({"status": "ok", "row": asdict(row), "device": "cpu", **out})
+    assert "then RVC (fp32)" in markdown and "| convert_rtf |" in markdown

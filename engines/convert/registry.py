@@ -30,7 +30,8 @@ CONVERTERS: tuple[ConverterEntry, ...] = (
         title="RVC v2 voice conversion",
         module="engines.convert.rvc.converter",
         class_name="RvcConverter",
-        requires=("rvc_next", "torch", "transformers", "faiss", "parselmouth"),
+        # faiss (an index) and each F0 method's package are checked where they are used: the stage runs without.
+        requires=("rvc_next", "torch", "transformers", "librosa"),
         install_hint="pip install -e .[rvc]",
         description="HuBERT content features + F0 + optional faiss retrieval + the v2 synthesizer (40/48 kHz).",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -18,6 +19,7 @@ from engines.hooks import NULL_HOOK, StageHook
 from engines.torch_knobs import cuda_capability
 
 MIN_OUTPUT_RATE = 16_000
+NO_FAISS = "feature retrieval needs faiss, which is not installed: pip install faiss-cpu (the rvc extra has it)"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ class RvcConverter(Converter):
 
     @classmethod
     def unavailable_options(cls) -> dict[str, dict[str, str]]:
-        return {"f0_method": f0_methods.unavailable_methods()}
+        options = {"f0_method": f0_methods.unavailable_methods()}
+        if importlib.util.find_spec("faiss") is None:
+            options["index"] = {"random or a file": NO_FAISS}
+        return options
 
     @classmethod
     def check_request(cls, settings: ConversionSettings) -> None:
@@ -60,6 +65,8 @@ class RvcConverter(Converter):
         missing = f0_methods.unavailable_methods().get(knobs.f0_method)
         if missing:
             raise InputError(missing)
+        if knobs.index.strip() and importlib.util.find_spec("faiss") is None:
+            raise InputError(f"index={knobs.index}: {NO_FAISS}")
         rate = int(settings.knobs.get("resample_rate", 0))
         if 0 < rate < MIN_OUTPUT_RATE:
             raise InputError(
