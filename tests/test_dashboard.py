@@ -18,6 +18,7 @@ import soundfile
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from dashboard.controls import converter_views
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX
 from engines.piper_engine import PIPER_CAPABILITIES
 from engines.registry import capabilities, engine_names, get_entry, list_engines
@@ -203,7 +204,10 @@ def test_controls_are_built_from_capabilities(client: Client) -> None:
     knob_parameters = {p["parameter_name"] for p in parameters["parameters"] if "__" in p["parameter_name"]}
     expected = {f"{name}__{knob}" for name, available in served.items() if available
                 for knob in capabilities(name).knob_names()}
-    assert knob_parameters == expected
+    # The conversion stages' knobs come from their capabilities too, under their own prefix.
+    stages = {f"convert_{view.name}__{knob.name}" for view in converter_views() if view.capabilities
+              for knob in view.capabilities.knobs}
+    assert knob_parameters == expected | stages and "convert_rvc__f0_method" in stages
     by_label = {c["props"].get("label"): c for c in components}
     for spec in PIPER_CAPABILITIES.knobs:
         props = by_label[spec.name]["props"]
