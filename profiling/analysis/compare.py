@@ -483,8 +483,12 @@ def run_groups(store: ResultsStore) -> pd.DataFrame:
 
 
 def _group_row(selector: str, name: str, group: pd.DataFrame) -> dict[str, object]:
+    engine = str(group["engine"].iloc[0])
+    stage = group["convert"].iloc[0] if "convert" in group else ""
     return {
-        "selector": selector, "name": name, "engine": group["engine"].iloc[0], "device": group["device"].iloc[0],
+        # A converted group reads "piper+rvc": its RTF is the whole pipeline's, not the engine's alone.
+        "selector": selector, "name": name, "engine": f"{engine}+{stage}" if stage else engine,
+        "device": group["device"].iloc[0],
         "precision": group["precision"].iloc[0], "mode": group["mode"].iloc[0], "runs": len(group),
         "median_rtf": float(group["rtf"].median()), "last_run": group["created_at"].max(),
         "environment": "; ".join(sorted(set(group["provenance"]))),
