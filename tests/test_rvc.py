@@ -91,7 +91,7 @@ def test_the_issue_command_shows_tts_and_conversion_stages_in_one_table(tmp_path
     assert "model_inference" in table and "\nrvc " in table
     for stage in ("f0", "hubert", "synthesizer"):
         assert f"\n  {stage} " in table  # nested under rvc
-    assert "random weights: the converted audio is noise" in table
+    assert "random weights in synthesizer, hubert, rmvpe: the converted audio is noise" in table
     assert "RTF split: piper" in table and "synthesizer_load" in table
     assert ResultsStore(tmp_path).count_runs() == 1
 
@@ -105,6 +105,8 @@ def test_a_model_file_loads_through_the_real_reader_and_the_index_is_searched(tm
     assert record.model["rvc_weights"] == str(path) and record.model["rvc_index"] == "random"
     assert record.stage("rvc/index_search") is not None
     assert not record.annotations["engine_random_weights"]
+    # A model file, but HuBERT and the index are random: the converted audio is still noise, and says so.
+    assert record.random_weights and record.model["rvc_random_parts"] == "hubert, index"
 
 
 def test_resample_rate_and_pitch_reach_the_audio(tmp_path: Path) -> None:

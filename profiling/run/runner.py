@@ -352,6 +352,10 @@ def run_bench(
     """Validate, load (or reuse), then warm-up + repeats; each run stored as it finishes."""
     text, settings = validate_request(request)
     conversion = validate_conversion(request.conversion) if request.conversion is not None else None
+    if conversion is not None and conversion.device != settings.device:
+        # One run, one device: the stage timer synchronises the run's device at every edge, both stages'.
+        raise InputError(f"the conversion stage runs on the engine's device ({settings.device}), "
+                         f"not {conversion.device}")
     engine, load = pool.acquire_timed(settings, request.timing)
     load_s = load.seconds if load is not None else None
     batch_id = uuid.uuid4().hex

@@ -103,7 +103,7 @@ def _configs_for(spec: SweepSpec, grid: EngineGrid) -> list[SweepConfig]:
         if stage is not None:
             stage_knobs = {**stage.knobs, **dict(zip((n for n, _ in stage_axes), stage_values, strict=True))}
             conversion = validate_conversion(SynthesisSettings(
-                stage.stage, stage.device or grid.device, stage.precision, stage_knobs, grid.seed))
+                stage.stage, grid.device, stage.precision, stage_knobs, grid.seed))
         varied = (
             (("precision", precision),) if len(grid.precisions) > 1 else ()
         ) + tuple((n, resolved.knobs[n]) for n in names) + tuple(zip(chunk_names, chunk_values, strict=True)) + (

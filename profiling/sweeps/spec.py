@@ -23,7 +23,7 @@ _TOP_KEYS = {
     "save_audio", "reference", "chunking", "max_chars", "blocks",
 }
 _ENGINE_KEYS = {"engine", "device", "precisions", "knobs", "grid", "seed", "voice", "voices", "convert"}
-_CONVERT_KEYS = {"stage", "device", "precision", "knobs", "grid"}
+_CONVERT_KEYS = {"stage", "precision", "knobs", "grid"}  # the stage runs on the engine's device
 _VOICE_KEYS = {"speaker", "reference_audio", "reference_text"}
 _AXIS_VOICE_KEYS = {"name", *_VOICE_KEYS}
 
@@ -33,14 +33,13 @@ class ConversionGrid:
     """A post-synthesis stage after an engine: fixed knobs plus a grid of its knob values (grid axes too)."""
 
     stage: str
-    device: str | None = None  # None: the engine's device
     precision: str = "fp32"
     knobs: Mapping[str, KnobValue] = field(default_factory=dict)
     grid: tuple[tuple[str, tuple[KnobValue, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, **({"device": self.device} if self.device else {}), "precision": self.precision,
-                "knobs": dict(self.knobs), "grid": {k: list(v) for k, v in self.grid}}
+        return {"stage": self.stage, "precision": self.precision, "knobs": dict(self.knobs),
+                "grid": {k: list(v) for k, v in self.grid}}
 
 
 @dataclass(frozen=True)
@@ -186,8 +185,8 @@ def _conversion(entry: Mapping[str, Any]) -> ConversionGrid | None:
     if any(not values for _, values in grid):
         raise InputError("sweep: every convert.grid entry needs at least one value")
     return ConversionGrid(
-        stage=str(raw["stage"]), device=str(raw["device"]) if raw.get("device") else None,
-        precision=str(raw.get("precision", "fp32")), knobs=dict(_mapping(raw.get("knobs"), "convert.knobs")),
+        stage=str(raw["stage"]), precision=str(raw.get("precision", "fp32")),
+        knobs=dict(_mapping(raw.get("knobs"), "convert.knobs")),
         grid=grid,
     )
 

@@ -41,6 +41,8 @@ class RvcConverter(Converter):
         self.models: RvcModels | None = None
         self._source = ""
         self._parameters: dict[str, int] = {}
+        #: The pieces built with random weights: any one of them makes the converted audio noise.
+        self._random_parts: tuple[str, ...] = ()
 
     @classmethod
     def machine_devices(cls) -> tuple[str, ...]:
@@ -89,7 +91,7 @@ class RvcConverter(Converter):
 
     @property
     def random_weights(self) -> bool:
-        return self._source in (RANDOM_FULL, RANDOM_TINY)
+        return bool(self._random_parts)
 
     def load(self, settings: ConversionSettings, hook: StageHook = NULL_HOOK) -> None:
         from engines.convert.rvc import models
@@ -118,7 +120,11 @@ class RvcConverter(Converter):
                 index = models.build_index(knobs.index.strip(), tiny, settings.seed)
         self.models = RvcModels(voice.net_g, hubert, provider, index, voice.sample_rate, device, half)
         self._source = voice.source
-        self._parameters = {"synthesizer": voice.parameters, "hubert": models._count(hubert)}
+        self._parameters = {"synthesizer": voice.parameters, "hubert": models.count_parameters(hubert)}
+        self._random_parts = tuple(part for part, random in (
+            ("synthesizer", knobs.weights in (RANDOM_FULL, RANDOM_TINY)), ("hubert", knobs.hubert == RANDOM),
+            ("rmvpe", knobs.f0_method == "rmvpe" and knobs.rmvpe_weights == RANDOM),
+            ("index", knobs.index.strip() == RANDOM)) if random)
         self.settings = settings
 
     @staticmethod
@@ -161,4 +167,5 @@ class RvcConverter(Converter):
             "rvc_hubert_params": f"{self._parameters['hubert'] / 1e6:.1f}M",
             "rvc_f0_method": knobs.f0_method,
             "rvc_index": knobs.index or "off",
+            "rvc_random_parts": ", ".join(self._random_parts) or "none",
         }

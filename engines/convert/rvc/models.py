@@ -57,7 +57,7 @@ def random_voice(weights: str, sample_rate: int, device: str, half: bool, seed: 
     del net_g.enc_q  # training only, as in every exported model
     net_g = net_g.eval().to(device)
     net_g = net_g.half() if half else net_g.float()
-    return Voice(net_g, "v2", sample_rate, weights, _count(net_g))
+    return Voice(net_g, "v2", sample_rate, weights, count_parameters(net_g))
 
 
 def load_voice_file(path_text: str, expected_rate: int, device: str, half: bool) -> Voice:
@@ -90,7 +90,7 @@ def load_voice_file(path_text: str, expected_rate: int, device: str, half: bool)
         net_g = build_synthesizer(small, device, half)
     except (RuntimeError, ValueError, KeyError, TypeError) as error:  # weights that do not fit the config
         raise LoadError(f"RVC model {path.name} does not build: {type(error).__name__}: {error}") from None
-    return Voice(net_g, "v2", small.target_sample_rate, str(path), _count(net_g))
+    return Voice(net_g, "v2", small.target_sample_rate, str(path), count_parameters(net_g))
 
 
 def save_voice(voice: Voice, path: Path) -> Path:
@@ -197,5 +197,5 @@ def build_index(source: str, tiny: bool, seed: int = 0) -> Any:
     return LoadedIndex(path=Path(RANDOM), index=index, vectors=vectors)
 
 
-def _count(module: Any) -> int:
+def count_parameters(module: Any) -> int:
     return int(sum(p.numel() for p in module.parameters()))

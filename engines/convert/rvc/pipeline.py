@@ -81,8 +81,10 @@ def convert_16k(audio: np.ndarray, models: RvcModels, knobs: ConversionKnobs, ho
     import torch
     from rvc_next.engine.audio.dsp import highpass_16k
 
+    if audio.size == 0:  # an empty chunk stays empty (reflection padding needs samples)
+        return np.zeros(0, dtype=np.float32)
     plan = SegmentPlan.for_precision(models.half)
-    peak = float(np.abs(audio).max()) / 0.95 if audio.size else 0.0
+    peak = float(np.abs(audio).max()) / 0.95
     if peak > 1:
         audio = audio / peak
     audio = highpass_16k(audio.astype(np.float32))
@@ -101,14 +103,14 @@ def convert_16k(audio: np.ndarray, models: RvcModels, knobs: ConversionKnobs, ho
     for point in [*points, None]:
         end = None if point is None else point // HOP * HOP + 2 * t_pad + HOP
         first, last = start // HOP, None if end is None else (end - HOP) // HOP
-        segment = models_segment(padded[start:end], pitch[:, first:last], pitchf[:, first:last], models, knobs, hook)
+        segment = convert_segment(padded[start:end], pitch[:, first:last], pitchf[:, first:last], models, knobs, hook)
         pieces.append(segment[out_pad:-out_pad])
         if point is not None:
             start = point // HOP * HOP
     return np.concatenate(pieces).astype(np.float32)
 
 
-def models_segment(
+def convert_segment(
     audio: np.ndarray, pitch: Any, pitchf: Any, models: RvcModels, knobs: ConversionKnobs, hook: StageHook
 ) -> np.ndarray:
     """One padded segment: content features, optional retrieval blend, protect, synthesizer."""

@@ -51,12 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def conversion_line(records: list[RunRecord]) -> str:
-    """'rvc on cpu fp32 (f0 rmvpe, ...), RANDOM WEIGHTS; model load 3.1 s; cache hit on 5 of 6 runs'."""
+    """'rvc on cpu fp32 (weights=..., f0_method=...) (random weights in ...); model load 3.10 s; model cache
+    hit on 5 of 6 runs'."""
     first = records[0]
     assert first.conversion is not None
     stage = first.conversion
-    weights = first.model.get(f"{stage.engine}_weights", "")
-    noise = " (random weights: the converted audio is noise)" if weights.startswith("random") else ""
+    parts = first.model.get(f"{stage.engine}_random_parts", "")
+    noise = f" (random weights in {parts}: the converted audio is noise)" if parts not in ("", "none") else ""
     hits = sum(1 for r in records if r.annotations.get("convert_cache") == "hit")
     load = f"{first.convert_load_s:.2f} s" if first.convert_load_s is not None else "cached"
     knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items() if k in ("weights", "f0_method", "index", "pitch"))

@@ -43,8 +43,8 @@ def add_conversion_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--convert", metavar="STAGE", help="send each run's audio through this stage (rvc)")
     group.add_argument("--convert-knob", action="append", default=[], metavar="NAME=VALUE",
                        help="stage knob (repeatable); `engines --knobs` lists them")
-    group.add_argument("--convert-device", help="device of the stage (default: --device)")
-    group.add_argument("--convert-precision", default="fp32", help="fp32 or fp16 (GPU only)")
+    group.add_argument("--convert-precision", default="fp32",
+                       help="fp32 or fp16 (GPU only); the stage runs on the engine's --device")
 
 
 def conversion_from_args(args: argparse.Namespace) -> SynthesisSettings | None:
@@ -54,7 +54,7 @@ def conversion_from_args(args: argparse.Namespace) -> SynthesisSettings | None:
             raise InputError("--convert-knob needs --convert (e.g. --convert rvc)")
         return None
     return api.conversion_settings(
-        args.convert, device=args.convert_device or args.device, precision=args.convert_precision,
+        args.convert, device=args.device, precision=args.convert_precision,
         seed=args.seed, knobs=parse_knobs(args.convert_knob),
     )
 
