@@ -87,6 +87,13 @@ BF16_CUDA_REFUSAL = Refusal(
 )
 
 
+def torch_devices() -> tuple[str, ...]:
+    """The devices a torch model can use on this machine: ``cpu`` and each ``cuda:N``."""
+    import torch
+
+    return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+
+
 def cuda_capability(device: str) -> tuple[int, int] | None:
     """Compute capability of ``device`` (cuda:N) on this machine; None without CUDA or that index."""
     import torch

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchSettings, cuda_capability, read_knobs, zerogpu_refusal
+from engines.torch_knobs import TorchSettings, cuda_capability, read_knobs, torch_devices, zerogpu_refusal
 from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES, XttsKnobs
 from engines.xtts.precision import PrecisionPlan, module_dtypes
 from engines.xtts.voice_cache import ConditioningSettings, VoiceCache, VoiceProfile, cache_key, default_cache_dir
@@ -48,9 +48,7 @@ class XttsEngine(Engine):
     # --- machine and load --------------------------------------------------------------
     @classmethod
     def machine_devices(cls) -> tuple[str, ...]:
-        import torch
-
-        return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+        return torch_devices()
 
     @classmethod
     def device_capability(cls, device: str) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from engines.convert.rvc.capabilities import RANDOM, RANDOM_FULL, RANDOM_TINY, R
 from engines.convert.rvc.pipeline import ConversionKnobs, RvcModels, convert_16k, finish, to_16k
 from engines.errors import InputError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import cuda_capability
+from engines.torch_knobs import cuda_capability, torch_devices
 
 MIN_OUTPUT_RATE = 16_000
 NO_FAISS = "feature retrieval needs faiss, which is not installed: pip install faiss-cpu (the rvc extra has it)"
@@ -46,9 +46,7 @@ class RvcConverter(Converter):
 
     @classmethod
     def machine_devices(cls) -> tuple[str, ...]:
-        import torch
-
-        return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+        return torch_devices()
 
     @classmethod
     def device_capability(cls, device: str) -> tuple[int, int] | None:
