@@ -548,17 +548,20 @@ def load(
     duration_s: float = 20.0, max_requests: int = 1000, url: str = "", null_target: bool = False,
     device: str = "cpu", slo_ttfa_ms: float = 800.0, seed: int = 0, text_set: str = "medium",
     warmup: int = 2, data_dir: Path | str | None = None, store: ResultsStore | None = None, save: bool = True,
-    progress: LoadProgress | None = None, **knobs: KnobValue,
+    progress: LoadProgress | None = None, convert: str = "", convert_knobs: Mapping[str, KnobValue] | None = None,
+    **knobs: KnobValue,
 ) -> LoadRun:
     """A load test: ``engine`` served here (``workers`` replicas, knobs as keywords), the null target, or a
     loopback ``url``; open-loop ``rates`` (requests/s) or closed-loop ``users``; every loop bounded by
-    ``duration_s`` and ``max_requests``.
+    ``duration_s`` and ``max_requests``. ``convert="rvc"``: the served engine's every chunk goes through that
+    stage (``convert_knobs``) before it is sent.
 
     >>> load("piper", rates=(1, 2, 4), workers=2, duration_s=20).to_dataframe()  # doctest: +SKIP
     """
     kind = "url" if url else "null" if null_target else "lab"
     spec = TargetSpec(kind=kind, engine=engine, workers=workers, device=device,
-                      knobs=tuple((k, str(v)) for k, v in knobs.items()), url=url)
+                      knobs=tuple((k, str(v)) for k, v in knobs.items()), url=url, convert=convert,
+                      convert_knobs=tuple((k, str(v)) for k, v in (convert_knobs or {}).items()))
     test = LoadTest(target=spec, rates=tuple(float(r) for r in rates), users=tuple(int(u) for u in users),
                     duration_s=duration_s, max_requests=max_requests, seed=seed, text_set=text_set,
                     client=ClientOptions(warmup=warmup), slo=Slo(ttfa_ms=slo_ttfa_ms))

@@ -170,6 +170,28 @@ def test_conversion_knobs_are_sweep_axes(tmp_path: Path) -> None:
             {"engine": "piper", "convert": {"stage": "rvc", "grid": {"f0_method": ["yin"]}}}]}))
 
 
+def test_served_engine_converts_every_chunk_before_sending(tmp_path: Path) -> None:
+    from profiling.loadgen.client import ClientOptions, run_rate
+    from profiling.loadgen.schedule import closed_loop
+    from profiling.loadgen.targets import TargetSpec, running_target
+
+    spec = TargetSpec(kind="lab", engine="piper", knobs=(("deterministic", "true"),), convert="rvc",
+                      convert_knobs=(("weights", "random-tiny"), ("f0_method", "pm"), ("resample_rate", "24000")))
+    assert spec.label.startswith("piper+rvc ")
+    with running_target(spec) as target:
+        assert "engine=piper+rvc" in target.ready_line
+        run = run_rate(target, closed_loop(1, 3.0, seed=0, max_requests=2), [("t-0", "Turn left here. Then stop.")],
+                       ClientOptions(warmup=0))
+    assert run.rows and all(row.ok for row in run.rows), [row.error for row in run.rows]
+    for row in run.rows:
+        timeline = run.server[row.request_id]
+        stages = {stage["path"] for stage in timeline["stages"]}
+        assert {"model_inference", "rvc", "rvc/hubert", "rvc/synthesizer"} <= stages
+        # The server announced the converted rate (24 kHz here), so the client's audio seconds match the server's.
+        assert row.audio_s == pytest.approx(timeline["audio_s"], rel=0.01)
+        assert sum(chunk["bytes"] for chunk in timeline["chunks"]) == row.bytes == round(row.audio_s * 24_000) * 2
+
+
 def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     tiny48 = models.save_voice(models.random_voice("random-tiny", 48000, "cpu", False), tmp_path / "tiny48k.pth")
     corrupt = tmp_path / "corrupt.pth"

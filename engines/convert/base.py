@@ -64,6 +64,10 @@ class Converter(ABC):
     def convert(self, audio: Audio, settings: ConversionSettings, hook: StageHook = NULL_HOOK) -> Audio:
         """Convert ``audio`` (any sample rate); the result's rate is the converter's."""
 
+    @abstractmethod
+    def output_sample_rate(self, settings: ConversionSettings) -> int:
+        """The rate of what ``convert`` returns for ``settings`` (after load): a server announces it up front."""
+
     def unload(self) -> None:
         self.settings = None
 

@@ -43,12 +43,16 @@ class TargetSpec:
     url: str = ""
     faults: FaultSettings = field(default_factory=FaultSettings)
     ready_timeout_s: float = 180.0
+    #: "lab": a post-synthesis stage the server runs on every chunk ("" = none), and its knobs.
+    convert: str = ""
+    convert_knobs: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
         if self.kind == "lab":
             knobs = "".join(f" {k}={v}" for k, v in self.knobs)
-            return f"{self.engine} x{self.workers}{knobs}"
+            stage = f"+{self.convert}" + "".join(f" {k}={v}" for k, v in self.convert_knobs) if self.convert else ""
+            return f"{self.engine}{stage} x{self.workers}{knobs}"
         return self.url if self.kind == "url" else "null target"
 
 
@@ -85,6 +89,10 @@ def server_command(spec: TargetSpec) -> list[str]:
                "--timeout", str(spec.request_timeout_s)]
     for name, value in spec.knobs:
         command += ["--knob", f"{name}={value}"]
+    if spec.convert:
+        command += ["--convert", spec.convert]
+        for name, value in spec.convert_knobs:
+            command += ["--convert-knob", f"{name}={value}"]
     return command
 
 

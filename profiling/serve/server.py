@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
 from engines.registry import engine_class
 from engines.validation import resolve_settings
+from profiling.run.conversion import validate_conversion
 from profiling.serve.app import ServeSettings, create_app
 from profiling.serve.workers import WorkerPool
 
@@ -27,6 +28,8 @@ class ServerOptions:
     queue_size: int = 32
     devices: tuple[str, ...] = ()
     serve: ServeSettings = ServeSettings()
+    #: A post-synthesis stage every chunk goes through before it is sent (voice conversion).
+    conversion: SynthesisSettings | None = None
 
 
 def check_options(options: ServerOptions) -> SynthesisSettings:
@@ -47,6 +50,9 @@ def check_options(options: ServerOptions) -> SynthesisSettings:
     settings = resolve_settings(cls.capabilities, options.settings, cls.machine_devices())
     for device in options.devices:
         resolve_settings(cls.capabilities, SynthesisSettings(settings.engine, device=device), cls.machine_devices())
+    if options.conversion is not None:
+        for device in options.devices or (settings.device,):
+            validate_conversion(replace(options.conversion, device=device))
     return settings
 
 
@@ -71,16 +77,18 @@ def serve(options: ServerOptions) -> None:
 
     settings = check_options(options)
     sock = bind_socket(options.host, options.port)
-    pool = WorkerPool(settings, options.workers, options.queue_size, options.devices)
+    conversion = validate_conversion(options.conversion) if options.conversion is not None else None
+    pool = WorkerPool(settings, options.workers, options.queue_size, options.devices, conversion)
     try:
         pool.start()
-        sample_rate = pool._engines[0].sample_rate
+        sample_rate = pool.sample_rate
         app = create_app(pool, options.serve, sample_rate)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         host, port = sock.getsockname()[:2]
         loads = ", ".join(f"{s:.2f}" for s in pool.load_s)
-        print(f"{READY_PREFIX} http://{host}:{port} engine={settings.engine} workers={pool.workers} "
+        stage = f"+{conversion.engine}" if conversion is not None else ""
+        print(f"{READY_PREFIX} http://{host}:{port} engine={settings.engine}{stage} workers={pool.workers} "
               f"devices={','.join(pool.devices)} load_s=[{loads}]", flush=True)
         server.run(sockets=[sock])
     finally:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from engines.base import Engine, SynthesisSettings, Voice
+from engines.base import Audio, Engine, SynthesisSettings, Voice
+from engines.convert.base import Converter
 from engines.errors import InputError
 from profiling.core.timer import StageTimer
 from profiling.run.runner import EnginePool, seed_everything
@@ -58,7 +59,7 @@ class WorkerPool:
     """``workers`` replicas of one engine, each pinned to a device in ``devices`` (round robin)."""
 
     def __init__(self, settings: SynthesisSettings, workers: int, queue_size: int,
-                 devices: tuple[str, ...] = ()) -> None:
+                 devices: tuple[str, ...] = (), conversion: SynthesisSettings | None = None) -> None:
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
         if queue_size < 0:
@@ -66,6 +67,11 @@ class WorkerPool:
         self.settings = settings
         self.devices = devices or (settings.device,)
         self.worker_settings = [replace(settings, device=self.devices[i % len(self.devices)]) for i in range(workers)]
+        # A post-synthesis stage (voice conversion) per replica, on the replica's device.
+        self.conversion = conversion
+        self.worker_conversion = [replace(conversion, device=s.device) if conversion else None
+                                  for s in self.worker_settings]
+        self._converters: list[Converter | None] = []
         # maxsize 0 would mean unbounded to queue.Queue: a queue of 0 refuses whatever finds no idle worker.
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max(queue_size, 1))
         self._queue_size = queue_size
@@ -81,18 +87,32 @@ class WorkerPool:
 
     def start(self) -> None:
         """Load every replica (in parallel) and start the workers; load errors raise InputError."""
-        def load(settings: SynthesisSettings) -> tuple[Engine, float]:
-            engine, load_s = EnginePool().acquire(settings)
-            return engine, load_s or 0.0
+        def load(index: int) -> tuple[Engine, Converter | None, float]:
+            pool = EnginePool()
+            engine, load_s = pool.acquire(self.worker_settings[index])
+            conversion = self.worker_conversion[index]
+            if conversion is None:
+                return engine, None, load_s or 0.0
+            converter, converted = pool.converters.acquire(conversion)
+            return engine, converter, (load_s or 0.0) + (converted.load_s or 0.0)
 
         with ThreadPoolExecutor(max_workers=self.workers) as executor:
-            loaded = list(executor.map(load, self.worker_settings))
-        self._engines = [engine for engine, _ in loaded]
-        self.load_s = [seconds for _, seconds in loaded]
+            loaded = list(executor.map(load, range(self.workers)))
+        self._engines = [engine for engine, _, _ in loaded]
+        self._converters = [converter for _, converter, _ in loaded]
+        self.load_s = [seconds for _, _, seconds in loaded]
         for index, engine in enumerate(self._engines):
             thread = threading.Thread(target=self._run, args=(index, engine), name=f"tts-worker-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate of the audio the server sends: the engine's, or the conversion stage's output."""
+        converter, conversion = self._converters[0] if self._converters else None, self.worker_conversion[0]
+        if converter is not None and conversion is not None:
+            return converter.output_sample_rate(conversion)
+        return self._engines[0].sample_rate
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` or raise ApiError(429) when the queue is full."""
@@ -116,6 +136,9 @@ class WorkerPool:
             thread.join(timeout=30)
         for engine in self._engines:
             engine.unload()
+        for converter in self._converters:
+            if converter is not None:
+                converter.unload()
         self._threads.clear()
 
     def _run(self, index: int, engine: Engine) -> None:
@@ -146,12 +169,17 @@ class WorkerPool:
         offset = job.since_received()  # the timer's origin, in the timeline's time
         timer = StageTimer()
         seed_everything(settings.seed)
+        converter, conversion = self._converters[index], self.worker_conversion[index]
         try:
             for chunk in engine.stream(job.text, job.voice, settings, timer):
-                pcm = chunk.audio.to_int16().tobytes()
+                audio: Audio = chunk.audio
+                if converter is not None and conversion is not None:  # the listener hears converted audio
+                    with timer.stage(converter.name):
+                        audio = converter.convert(audio, conversion, timer)
+                pcm = audio.to_int16().tobytes()
                 ready = job.since_received()
-                timeline.chunks.append(ChunkEvent(chunk.index, ready, chunk.audio.duration_s, len(pcm)))
-                timeline.audio_s += chunk.audio.duration_s
+                timeline.chunks.append(ChunkEvent(chunk.index, ready, audio.duration_s, len(pcm)))
+                timeline.audio_s += audio.duration_s
                 if timeline.first_chunk_s is None:
                     timeline.first_chunk_s = ready
                 job.emit(("chunk", pcm))

@@ -150,6 +150,11 @@ class RvcConverter(Converter):
         samples, rate = finish(source, converted, self.models, knobs, hook)
         return Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
 
+    def output_sample_rate(self, settings: ConversionSettings) -> int:
+        if self.models is None:
+            raise RuntimeError("RvcConverter.output_sample_rate before load")
+        return int(settings.knobs.get("resample_rate", 0)) or self.models.sample_rate
+
     def unload(self) -> None:
         self.models = None
         super().unload()

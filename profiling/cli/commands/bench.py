@@ -15,14 +15,13 @@ from profiling.analysis.report import (
 )
 from profiling.cli.commands.common import (
     LazyBar,
-    add_conversion_args,
     add_engine_args,
     add_store_args,
-    conversion_from_args,
     engine_kwargs,
     open_store,
     text_from_args,
 )
+from profiling.cli.commands.conversion_args import add_conversion_args, conversion_from_args
 from profiling.core.device import TimingMode
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import summarize_series

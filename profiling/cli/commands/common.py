@@ -38,27 +38,6 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speaker", help="named speaker (multi-speaker engines)")
 
 
-def add_conversion_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("post-synthesis stage (voice conversion)")
-    group.add_argument("--convert", metavar="STAGE", help="send each run's audio through this stage (rvc)")
-    group.add_argument("--convert-knob", action="append", default=[], metavar="NAME=VALUE",
-                       help="stage knob (repeatable); `engines --knobs` lists them")
-    group.add_argument("--convert-precision", default="fp32",
-                       help="fp32 or fp16 (GPU only); the stage runs on the engine's --device")
-
-
-def conversion_from_args(args: argparse.Namespace) -> SynthesisSettings | None:
-    """The stage's settings, or None; a stage knob given without --convert is refused rather than ignored."""
-    if not args.convert:
-        if args.convert_knob:
-            raise InputError("--convert-knob needs --convert (e.g. --convert rvc)")
-        return None
-    return api.conversion_settings(
-        args.convert, device=args.device, precision=args.convert_precision,
-        seed=args.seed, knobs=parse_knobs(args.convert_knob),
-    )
-
-
 def add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None,

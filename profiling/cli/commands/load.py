@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--workers", type=int, default=1, help="engine replicas in the lab server")
     target.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="engine knob")
     target.add_argument("--device", default="cpu")
+    target.add_argument("--convert", default="", metavar="STAGE",
+                        help="the lab server converts every chunk with this stage (rvc) before sending it")
+    target.add_argument("--convert-knob", action="append", default=[], metavar="NAME=VALUE", help="stage knob")
     target.add_argument("--queue-size", type=int, default=64, help="server queue before 429")
     target.add_argument("--url", default="", help="test this server instead (loopback)")
     target.add_argument("--null", action="store_true", help="the built-in null target: the generator's own ceiling")
@@ -67,7 +70,12 @@ def _test_from_args(args: argparse.Namespace) -> LoadTest:
     kind = "url" if args.url else "null" if args.null else "lab"
     spec = TargetSpec(kind=kind, engine=args.engine, workers=args.workers, device=args.device,
                       knobs=tuple(parse_knobs(args.knob).items()), queue_size=args.queue_size,
-                      request_timeout_s=args.timeout, url=args.url, faults=FaultSettings.from_json(args.faults))
+                      request_timeout_s=args.timeout, url=args.url, faults=FaultSettings.from_json(args.faults),
+                      convert=args.convert.strip(), convert_knobs=tuple(parse_knobs(args.convert_knob).items()))
+    if (args.convert or args.convert_knob) and kind != "lab":
+        raise InputError("--convert and --convert-knob apply to the lab server, not --url or --null")
+    if args.convert_knob and not args.convert:
+        raise InputError("--convert-knob needs --convert (e.g. --convert rvc)")
     if kind == "lab" and not 1 <= args.workers <= 64:
         raise InputError(f"--workers must be between 1 and 64, got {args.workers}")
     rates = parse_rates(args.rates) if args.rates else ()

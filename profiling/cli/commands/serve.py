@@ -6,6 +6,7 @@ import argparse
 
 from engines.base import SynthesisSettings
 from engines.registry import DEFAULT_ENGINE
+from profiling.cli.commands.conversion_args import add_conversion_args, conversion_from_args
 from profiling.run.inputs import parse_knobs
 from profiling.serve.app import ServeSettings
 from profiling.serve.server import ServerOptions, serve
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-chars", type=int, default=2000, help="longest input accepted (default 2000)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    add_conversion_args(parser)
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
                                  knobs=parse_knobs(args.knob), seed=args.seed)
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     serve(ServerOptions(settings=settings, workers=args.workers, host=args.host, port=args.port,
-                        queue_size=args.queue_size, devices=devices,
+                        queue_size=args.queue_size, devices=devices, conversion=conversion_from_args(args),
                         serve=ServeSettings(max_chars=args.max_chars, request_timeout_s=args.timeout)))
     return 0

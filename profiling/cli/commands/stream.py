@@ -19,14 +19,13 @@ from profiling.analysis.report import format_table
 from profiling.cli.commands.bench import conversion_line
 from profiling.cli.commands.common import (
     LazyBar,
-    add_conversion_args,
     add_engine_args,
     add_store_args,
-    conversion_from_args,
     engine_kwargs,
     open_store,
     text_from_args,
 )
+from profiling.cli.commands.conversion_args import add_conversion_args, conversion_from_args
 from profiling.core.records import RunRecord, RunStatus
 from profiling.core.stats import measured
 from profiling.run.conversion import validate_conversion
