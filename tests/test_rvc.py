@@ -26,6 +26,7 @@ from profiling.store.results import ResultsStore
 from profiling.store.sweeps import sweep_runs_dataframe
 from profiling.sweeps.execute import run_sweep
 from profiling.sweeps.plan import plan
+from profiling.sweeps.scheduler import unit_id
 from profiling.sweeps.spec import spec_from_mapping
 from tests.conftest import REPO_ROOT
 
@@ -158,6 +159,8 @@ def test_conversion_knobs_are_sweep_axes(tmp_path: Path) -> None:
     assert [c.label for c in sweep_plan.configs] == ["piper fp32 +rvc rvc.f0_method=pm",
                                                      "piper fp32 +rvc rvc.f0_method=rmvpe"]
     assert len({c.key for c in sweep_plan.configs}) == 2
+    # Each F0 method loads its own stage model: two units, so the scheduler keeps each one's runs together.
+    assert len({unit_id(c.settings, c.conversion) for c in sweep_plan.configs}) == 2
     store = ResultsStore(tmp_path)
     outcome = run_sweep(spec, store)
     assert (outcome.ran, outcome.errors) == (2, 0)

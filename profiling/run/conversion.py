@@ -52,6 +52,11 @@ class ConverterPool:
         self._loaded: dict[tuple[object, ...], Converter] = {}
         self._lock = threading.Lock()
 
+    def is_loaded(self, settings: ConversionSettings) -> bool:
+        """Whether ``acquire(settings)`` would hit the cache (so a sweep needs no warm-up for it)."""
+        with self._lock:
+            return settings.load_key(converter_class(settings.engine).capabilities) in self._loaded
+
     def acquire(self, settings: ConversionSettings, timer: StageTimer | None = None) -> tuple[Converter, ConverterLoad]:
         """The converter for ``settings``; ``timer`` times a load (one whose edges wait for the device)."""
         start = time.perf_counter()

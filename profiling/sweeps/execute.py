@@ -156,7 +156,10 @@ def local_placement() -> dict[str, str]:
 
 def perform(pool: EnginePool, task: RunTask, placement: dict[str, str]) -> RunResult:
     """Run one scheduled run (warm-ups first when the model has to be loaded); nothing is stored here."""
-    warmup = 0 if pool.is_loaded(task.run.config.settings) else task.warmup
+    config = task.run.config
+    loaded = pool.is_loaded(config.settings) and (
+        config.conversion is None or pool.converters.is_loaded(config.conversion))
+    warmup = 0 if loaded else task.warmup  # a newly loaded engine or conversion model gets its warm-up
     result = run_bench(task.request(warmup), pool, None)
     return RunResult(task, result.records, result.audio if task.save_audio else None, placement)
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engines.base import SynthesisSettings
+from engines.convert.registry import converter_capabilities
 from engines.registry import capabilities
 from profiling.store.sweeps import SweepRunKey
 from profiling.sweeps.plan import SweepConfig, SweepPlan
@@ -51,9 +52,11 @@ class Block:
     runs: tuple[ScheduledRun, ...]
 
 
-def unit_id(settings: SynthesisSettings) -> str:
-    """A short stable name for a load key (what a unit loads)."""
-    key = settings.load_key(capabilities(settings.engine))
+def unit_id(settings: SynthesisSettings, conversion: SynthesisSettings | None = None) -> str:
+    """A short stable name for a load key (what a unit loads): the engine's, and its conversion stage's."""
+    key: tuple[object, ...] = settings.load_key(capabilities(settings.engine))
+    if conversion is not None:  # a stage model is loaded too: configs that need another one are another unit
+        key = (*key, conversion.load_key(converter_capabilities(conversion.engine)))
     return hashlib.sha1(repr(key).encode()).hexdigest()[:10]
 
 
@@ -62,7 +65,7 @@ def schedule(sweep_plan: SweepPlan, done: set[str] | frozenset[str] = frozenset(
     spec = sweep_plan.spec
     units: dict[str, list[SweepConfig]] = {}
     for config in sweep_plan.configs:
-        units.setdefault(unit_id(config.settings), []).append(config)
+        units.setdefault(unit_id(config.settings, config.conversion), []).append(config)
     rounds = spec.block_count
     rng = random.Random(spec.seed)
     ordered: list[tuple[str, int, list[tuple[SweepConfig, TextItem, int]]]] = []
