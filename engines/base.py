@@ -287,7 +287,21 @@ class AudioChunk:
     index: int
 
 
-class Engine(ABC):
+class DeviceSupport:
+    """Where a component (an engine or a post-synthesis stage) can run on this machine."""
+
+    @classmethod
+    def machine_devices(cls) -> tuple[str, ...]:
+        """Devices usable on this machine (e.g. ``cpu``, ``cuda:0``)."""
+        return ("cpu",)
+
+    @classmethod
+    def device_capability(cls, device: str) -> tuple[int, int] | None:
+        """The compute capability of a CUDA ``device`` on this machine, or None (unknown, or not CUDA)."""
+        return None
+
+
+class Engine(DeviceSupport, ABC):
     """One TTS engine. ``load`` once, then ``synthesize``/``stream`` many times.
 
     Subclasses must not import their heavy packages (torch, coqui, onnxruntime)
@@ -301,16 +315,6 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self.settings: SynthesisSettings | None = None
-
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        """Devices usable on this machine (e.g. ``cpu``, ``cuda:0``)."""
-        return ("cpu",)
-
-    @classmethod
-    def device_capability(cls, device: str) -> tuple[int, int] | None:
-        """The compute capability of a CUDA ``device`` on this machine, or None (unknown, or not CUDA)."""
-        return None
 
     @classmethod
     def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:

@@ -137,7 +137,8 @@ def get_entry(name: str) -> EngineEntry:
     raise InputError(f"unknown engine '{name}' ({hint}known: {', '.join(known)})")
 
 
-def _missing_packages(entry: EngineEntry) -> tuple[str, ...]:
+def missing_packages(entry: EngineEntry) -> tuple[str, ...]:
+    """The entry's packages (and its own module) that cannot be found here; nothing is imported."""
     return tuple(name for name in (*entry.requires, entry.module) if not _importable(name))
 
 
@@ -152,7 +153,7 @@ def list_engines() -> list[EngineStatus]:
     """Every registered engine with whether it can run here; imports nothing heavy."""
     statuses = []
     for entry in registered_engines():
-        missing = _missing_packages(entry)
+        missing = missing_packages(entry)
         statuses.append(EngineStatus(entry, available=not missing and not entry.conflict, missing=missing))
     return statuses
 
@@ -165,7 +166,7 @@ def available_engines() -> list[str]:
 def engine_class(name: str) -> type[Engine]:
     """The adapter class for ``name``; raises EngineUnavailable with the install hint."""
     entry = get_entry(name)
-    missing = _missing_packages(entry)
+    missing = missing_packages(entry)
     if missing:
         raise EngineUnavailable(
             f"engine '{name}' is not installed (missing {', '.join(missing)}): {entry.install_hint}"

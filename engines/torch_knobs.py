@@ -16,7 +16,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engines.base import Capabilities, KnobKind, KnobPhase, KnobRefusal, KnobSpec, KnobValue, Refusal, read_knobs
+from engines.base import (
+    Capabilities,
+    DeviceSupport,
+    KnobKind,
+    KnobPhase,
+    KnobRefusal,
+    KnobSpec,
+    KnobValue,
+    Refusal,
+    read_knobs,
+)
 
 WEIGHTS_CHOICES: tuple[str, ...] = ("checkpoint", "random-full", "random-tiny")
 COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -92,6 +102,18 @@ def torch_devices() -> tuple[str, ...]:
     import torch
 
     return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
+
+
+class TorchDevices(DeviceSupport):
+    """A torch component's devices: the CPU and each CUDA device, with its compute capability."""
+
+    @classmethod
+    def machine_devices(cls) -> tuple[str, ...]:
+        return torch_devices()
+
+    @classmethod
+    def device_capability(cls, device: str) -> tuple[int, int] | None:
+        return cuda_capability(device)
 
 
 def cuda_capability(device: str) -> tuple[int, int] | None:

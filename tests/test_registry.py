@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from engines.errors import InputError
-from engines.registry import DEFAULT_ENGINE, EngineEntry, EngineStatus, _missing_packages, get_entry, list_engines
+from engines.registry import DEFAULT_ENGINE, EngineEntry, EngineStatus, get_entry, list_engines, missing_packages
 from tests.conftest import REPO_ROOT
 
 
@@ -40,7 +40,7 @@ def test_missing_package_makes_engine_unavailable_with_install_hint() -> None:
         name="ghost", title="Ghost", module="engines.piper_engine", class_name="PiperEngine",
         requires=("no_such_package_ttsperf",), install_hint="pip install ghost-tts", description="",
     )
-    missing = _missing_packages(entry)
+    missing = missing_packages(entry)
     assert missing == ("no_such_package_ttsperf",)
     status = EngineStatus(entry, available=not missing, missing=missing)
     assert not status.available

@@ -11,14 +11,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from engines.base import Audio, Capabilities, SynthesisSettings
+from engines.base import Audio, Capabilities, DeviceSupport, SynthesisSettings
 from engines.hooks import NULL_HOOK, StageHook
 
 #: A converter's settings: device, precision, knobs (and ``engine`` = the converter's name).
 ConversionSettings = SynthesisSettings
 
 
-class Converter(ABC):
+class Converter(DeviceSupport, ABC):
     """One post-synthesis stage. ``load`` once, then ``convert`` many times (whole audio or chunk by chunk).
 
     Like engines, subclasses keep heavy imports (torch, faiss) inside methods: the registry imports the
@@ -30,14 +30,6 @@ class Converter(ABC):
 
     def __init__(self) -> None:
         self.settings: ConversionSettings | None = None
-
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        return ("cpu",)
-
-    @classmethod
-    def device_capability(cls, device: str) -> tuple[int, int] | None:
-        return None
 
     @classmethod
     def unavailable_options(cls) -> dict[str, dict[str, str]]:

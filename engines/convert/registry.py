@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.util
-from dataclasses import dataclass
 from functools import cache
 
 from engines.base import Capabilities
 from engines.convert.base import Converter
 from engines.errors import EngineUnavailable, InputError
+from engines.registry import EngineEntry, missing_packages
 
-
-@dataclass(frozen=True)
-class ConverterEntry:
-    name: str
-    title: str
-    module: str
-    class_name: str
-    requires: tuple[str, ...]
-    install_hint: str
-    description: str
-
-
-CONVERTERS: tuple[ConverterEntry, ...] = (
-    ConverterEntry(
+#: Entries shaped like the engines' (module, class, the packages it needs, the install hint).
+CONVERTERS: tuple[EngineEntry, ...] = (
+    EngineEntry(
         name="rvc",
         title="RVC v2 voice conversion",
         module="engines.convert.rvc.converter",
@@ -42,25 +30,13 @@ def converter_names() -> tuple[str, ...]:
     return tuple(entry.name for entry in CONVERTERS)
 
 
-def get_converter_entry(name: str) -> ConverterEntry:
+def get_converter_entry(name: str) -> EngineEntry:
     for entry in CONVERTERS:
         if entry.name == name:
             return entry
     close = difflib.get_close_matches(name, converter_names(), n=2, cutoff=0.6)
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     raise InputError(f"unknown converter '{name}' ({hint}known: {', '.join(converter_names())})")
-
-
-def missing_packages(entry: ConverterEntry) -> tuple[str, ...]:
-    missing = []
-    for package in entry.requires:
-        try:
-            found = importlib.util.find_spec(package) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(package)
-    return tuple(missing)
 
 
 def available_converters() -> list[str]:

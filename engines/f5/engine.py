@@ -33,7 +33,7 @@ from engines.f5.chunking import CrossfadeJoiner, plan_chunks
 from engines.f5.precision import PrecisionPlan, check_precision
 from engines.f5.reference import TARGET_RMS, ReferenceAudio, read_reference, resolve_voice
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchSettings, cuda_capability, zerogpu_refusal
+from engines.torch_knobs import TorchDevices, TorchSettings, zerogpu_refusal
 
 if TYPE_CHECKING:
     import torch
@@ -60,7 +60,7 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-class F5Engine(Engine):
+class F5Engine(TorchDevices, Engine):
     name = "f5"
     capabilities = F5_CAPABILITIES
     hot_functions = (
@@ -82,17 +82,6 @@ class F5Engine(Engine):
         self._references: dict[tuple[str, str, str], ReferenceAudio] = {}
 
     # --- machine and loading ----------------------------------------------------------------
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        import torch
-
-        cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-        return ("cpu", *cuda)
-
-    @classmethod
-    def device_capability(cls, device: str) -> tuple[int, int] | None:
-        return cuda_capability(device)
-
     @property
     def random_weights(self) -> bool:
         return self._weights != "checkpoint"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchSettings, cuda_capability, read_knobs, torch_devices, zerogpu_refusal
+from engines.torch_knobs import TorchDevices, TorchSettings, read_knobs, zerogpu_refusal
 from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES, XttsKnobs
 from engines.xtts.precision import PrecisionPlan, module_dtypes
 from engines.xtts.voice_cache import ConditioningSettings, VoiceCache, VoiceProfile, cache_key, default_cache_dir
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from engines.xtts.pipeline import GenerationSettings, StreamSettings, XttsRuntime
 
 
-class XttsEngine(Engine):
+class XttsEngine(TorchDevices, Engine):
     name = "xtts"
     capabilities = XTTS_CAPABILITIES
     hot_functions = (
@@ -46,14 +46,6 @@ class XttsEngine(Engine):
         self._facts: dict[str, str] = {}
 
     # --- machine and load --------------------------------------------------------------
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        return torch_devices()
-
-    @classmethod
-    def device_capability(cls, device: str) -> tuple[int, int] | None:
-        return cuda_capability(device)
-
     @staticmethod
     def _knobs(settings: SynthesisSettings) -> XttsKnobs:
         return read_knobs(XttsKnobs, XTTS_CAPABILITIES, settings.knobs)

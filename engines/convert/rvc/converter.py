@@ -16,7 +16,7 @@ from engines.convert.rvc.capabilities import RANDOM, RANDOM_FULL, RANDOM_TINY, R
 from engines.convert.rvc.pipeline import ConversionKnobs, RvcModels, convert_16k, finish, to_16k
 from engines.errors import InputError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import cuda_capability, torch_devices
+from engines.torch_knobs import TorchDevices
 
 MIN_OUTPUT_RATE = 16_000
 NO_FAISS = "feature retrieval needs faiss, which is not installed: pip install faiss-cpu (the rvc extra has it)"
@@ -32,7 +32,7 @@ class LoadKnobs:
     index: str
 
 
-class RvcConverter(Converter):
+class RvcConverter(TorchDevices, Converter):
     name: ClassVar[str] = "rvc"
     capabilities = RVC_CAPABILITIES
 
@@ -43,14 +43,6 @@ class RvcConverter(Converter):
         self._parameters: dict[str, int] = {}
         #: The pieces built with random weights: any one of them makes the converted audio noise.
         self._random_parts: tuple[str, ...] = ()
-
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        return torch_devices()
-
-    @classmethod
-    def device_capability(cls, device: str) -> tuple[int, int] | None:
-        return cuda_capability(device)
 
     @classmethod
     def unavailable_options(cls) -> dict[str, dict[str, str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from engines.base import Capabilities
-from engines.convert.registry import CONVERTERS, converter_class, missing_packages
-from engines.registry import engine_class, list_engines
+from engines.convert.registry import CONVERTERS, converter_class
+from engines.registry import engine_class, list_engines, missing_packages
 from profiling.analysis.report import format_table
 
 
