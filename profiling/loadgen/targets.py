@@ -46,13 +46,29 @@ class TargetSpec:
     #: "lab": a post-synthesis stage the server runs on every chunk ("" = none), and its knobs.
     convert: str = ""
     convert_knobs: tuple[tuple[str, str], ...] = ()
+    precision: str = "fp32"
+    #: "lab": how the server schedules and chunks (``serve --policy`` / ``--chunker``; docs/serving.md).
+    policy: str = "fifo"
+    chunker: str = "lab"
+    first_chunk_chars: int = 20
+    chunk_chars: int = 150
+    sentence_only_after_s: float = 5.0
+    #: The TTFA the server plans for (EDF's first-chunk deadline, ``--admit slo``'s bound), in ms.
+    ttfa_target_ms: float = 500.0
+    admit: str = "none"
+    #: "lab": reference voices the server offers, as (name, "PATH[,text=TRANSCRIPT]").
+    voices: tuple[tuple[str, str], ...] = ()
+    #: The key the server requires (``serve --api-key``); the client sends it as a Bearer token.
+    api_key: str = ""
 
     @property
     def label(self) -> str:
         if self.kind == "lab":
             knobs = "".join(f" {k}={v}" for k, v in self.knobs)
             stage = f"+{self.convert}" + "".join(f" {k}={v}" for k, v in self.convert_knobs) if self.convert else ""
-            return f"{self.engine}{stage} x{self.workers}{knobs}"
+            policy = "" if self.policy == "fifo" and self.chunker == "engine" else (
+                f" {self.policy} {self.chunker}" + (f":{self.first_chunk_chars}" if self.chunker == "lab" else ""))
+            return f"{self.engine}{stage} x{self.workers}{policy}{knobs}"
         return self.url if self.kind == "url" else "null target"
 
 
@@ -93,6 +109,14 @@ def server_command(spec: TargetSpec) -> list[str]:
         command += ["--convert", spec.convert]
         for name, value in spec.convert_knobs:
             command += ["--convert-knob", f"{name}={value}"]
+    command += ["--precision", spec.precision, "--policy", spec.policy, "--chunker", spec.chunker,
+                "--first-chunk-chars", str(spec.first_chunk_chars), "--chunk-chars", str(spec.chunk_chars),
+                "--sentence-only-after", f"{spec.sentence_only_after_s:g}", "--ttfa-target-ms",
+                f"{spec.ttfa_target_ms:g}", "--admit", spec.admit]
+    for name, voice in spec.voices:
+        command += ["--voice", f"{name}={voice}"]
+    if spec.api_key:
+        command += ["--api-key", spec.api_key]
     return command
 
 

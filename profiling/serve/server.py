@@ -13,6 +13,7 @@ from engines.registry import engine_class
 from engines.validation import resolve_settings
 from profiling.run.conversion import validate_conversion
 from profiling.serve.app import ServeSettings, create_app
+from profiling.serve.scheduling import SchedulingSettings
 from profiling.serve.workers import WorkerPool
 
 #: Ready line printed once the replicas are loaded and the socket listens (the load generator waits for it).
@@ -30,6 +31,11 @@ class ServerOptions:
     serve: ServeSettings = ServeSettings()
     #: A post-synthesis stage every chunk goes through before it is sent (voice conversion).
     conversion: SynthesisSettings | None = None
+    scheduling: SchedulingSettings = SchedulingSettings()
+    #: Reference voices offered, each "NAME=PATH[,text=TRANSCRIPT]" (``--voice``).
+    voices: tuple[str, ...] = ()
+    #: Required as ``Authorization: Bearer KEY`` when set.
+    api_key: str = ""
 
 
 def check_options(options: ServerOptions) -> SynthesisSettings:

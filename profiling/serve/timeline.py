@@ -29,6 +29,12 @@ class ChunkEvent:
     ready_s: float
     audio_s: float
     bytes: int
+    #: When the scheduler wanted it ready (policy's deadline) and how early it was (negative: late).
+    deadline_s: float | None = None
+    slack_s: float | None = None
+    chars: int = 0
+    #: When the worker began synthesising it.
+    start_s: float | None = None
 
 
 @dataclass
@@ -36,7 +42,7 @@ class ServerTimeline:
     request_id: str
     received_unix: float
     text_chars: int
-    status: str = "queued"  # queued -> running -> ok | error | timeout | cancelled
+    status: str = "queued"  # queued -> running -> ok | error | timeout | cancelled | refused
     http_status: int = 200
     error: str = ""
     worker: int = -1
@@ -47,6 +53,13 @@ class ServerTimeline:
     audio_s: float = 0.0
     chunks: list[ChunkEvent] = field(default_factory=list)
     stages: list[StageEvent] = field(default_factory=list)
+    voice: str = ""
+    #: The scheduling policy and chunker that served it ("lab:20/150/5" or "engine").
+    policy: str = ""
+    chunker: str = ""
+    sample_rate: int = 0
+    #: What the engine noted while serving it (voice_cache hit|miss, reference_cached, ...).
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def add_stages(self, timer: StageTimer, offset_s: float) -> None:
         """The timer's spans, shifted from the timer's origin to the request's receipt."""
