@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from engines.base import SynthesisSettings
+from engines.base import SynthesisSettings, Voice
 from engines.errors import InputError
 from profiling.cli.main import main
 from profiling.loadgen.client import ClientOptions, RateRun, RequestRow, run_rate
@@ -28,7 +28,9 @@ from profiling.loadgen.runner import LoadTest, run_load_test
 from profiling.loadgen.schedule import arrival_schedule, closed_loop, parse_rates
 from profiling.loadgen.targets import Target, TargetSpec, running_target
 from profiling.serve.protocol import ApiError
-from profiling.serve.workers import Job, WorkerPool
+from profiling.serve.scheduler import Job
+from profiling.serve.timeline import ServerTimeline
+from profiling.serve.workers import WorkerPool
 from profiling.store.load import LoadStore
 from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
@@ -136,7 +138,14 @@ def test_piper_server_answers_wav_health_models_and_refuses_bad_input(piper_targ
                                                          "stream": False}, timeout=60)
     assert answer.status_code == 200 and answer.headers["x-request-id"]
     samples, rate = soundfile.read(io.BytesIO(answer.content), dtype="float32")
-    assert rate == 22050 and len(samples) > rate * 0.3 and float(np.abs(samples).max()) > 0.1
+    # OpenAI's rate by default (Piper's 22050 resampled), the engine's own when asked for.
+    assert rate == 24000 and answer.headers["x-sample-rate"] == "24000"
+    assert len(samples) > rate * 0.3 and float(np.abs(samples).max()) > 0.1
+    native = httpx.post(base + "/v1/audio/speech", json={"input": "Hello there.", "response_format": "wav",
+                                                         "stream": False, "sample_rate": "native"}, timeout=60)
+    native_samples, native_rate = soundfile.read(io.BytesIO(native.content), dtype="float32")
+    assert native_rate == 22050 and native.headers["x-sample-rate"] == "22050"
+    assert abs(len(native_samples) / native_rate - len(samples) / rate) < 0.001
     bad = [
         (b"{not json", "not valid JSON"), (json.dumps({"input": "  "}).encode(), "empty"),
         (json.dumps({"input": "x" * 3000}).encode(), "over this server's limit"),
@@ -145,6 +154,9 @@ def test_piper_server_answers_wav_health_models_and_refuses_bad_input(piper_targ
         (json.dumps({"input": "hi", "response_format": "mp3"}).encode(), "unsupported response_format"),
         (json.dumps({"input": "hi", "model": "tts-9"}).encode(), "unknown model"),
         (json.dumps(["input"]).encode(), "JSON object"),
+        (json.dumps({"input": "hi", "sample_rate": 12345}).encode(), "'sample_rate' must be"),
+        (json.dumps({"input": "hi", "first_chunk_chars": 0}).encode(), "'first_chunk_chars' must be"),
+        (json.dumps({"input": "hi", "chunker": "magic"}).encode(), "'chunker' must be"),
     ]
     for body, reason in bad:
         response = httpx.post(base + "/v1/audio/speech", content=body, headers={"content-type": "application/json"})
@@ -154,7 +166,7 @@ def test_piper_server_answers_wav_health_models_and_refuses_bad_input(piper_targ
 
 def test_a_full_queue_answers_429_with_a_reason() -> None:
     pool = WorkerPool(SynthesisSettings("piper"), workers=1, queue_size=0)  # not started: nothing is taken
-    job = lambda: Job("hi", None, None, 0.0, 0.0, lambda e: None)  # type: ignore[arg-type]  # noqa: E731
+    job = lambda: Job("hi", Voice(), ServerTimeline("r", 0.0, 2), 0.0, 0.0, lambda e: None)  # noqa: E731
     pool.submit(job())  # the idle worker's slot
     with pytest.raises(ApiError) as refused:
         pool.submit(job())

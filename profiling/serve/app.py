@@ -27,8 +27,9 @@ from profiling.serve.protocol import (
     parse_speech_request,
     request_id_from,
 )
+from profiling.serve.scheduler import Event, Job
 from profiling.serve.timeline import TimelineStore
-from profiling.serve.workers import Event, Job, WorkerPool, asyncio_emitter
+from profiling.serve.workers import WorkerPool, asyncio_emitter
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
 
     def refuse(error: ApiError, request_id: str | None = None) -> JSONResponse:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
+        headers.update(error.headers())
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
     @app.exception_handler(ApiError)
@@ -57,7 +59,8 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
     async def health() -> dict[str, object]:
         waiting, running = pool.depth()
         return {"status": "ok", "engine": engine_name, "workers": pool.workers, "devices": list(pool.devices),
-                "waiting": waiting, "running": running, "sample_rate": sample_rate}
+                "waiting": waiting, "running": running, "sample_rate": sample_rate, "native_rate": pool.native_rate,
+                "policy": pool.scheduling.policy, "chunker": pool.scheduling.chunker}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, object]:
@@ -87,57 +90,83 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
         except ApiError as error:
             return refuse(error, request_id)
         timeline = timelines.open(request_id, len(speech_request.text))
+        timeline.voice = speech_request.voice
         out: asyncio.Queue[Event] = asyncio.Queue()
         job = Job(text=speech_request.text, voice=Voice(), timeline=timeline, received=received,
                   deadline=received + settings.request_timeout_s, emit=asyncio_emitter(asyncio.get_running_loop(), out))
         try:
-            pool.submit(job)
+            stream = pool.submit(job, speech_request.overrides)
         except ApiError as error:
             timeline.status, timeline.http_status, timeline.error = "refused", error.status, error.message
             return refuse(error, request_id)
+        # Until the response starts, a client that leaves is noticed here; after that, by the body's sender.
+        watcher = asyncio.create_task(_watch_disconnect(request, job, pool))
         try:
-            first = await asyncio.wait_for(out.get(), timeout=settings.request_timeout_s + 1.0)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            job.cancelled.set()
-            timeline.status, timeline.http_status = "timeout", 504
-            return refuse(ApiError(504, "no audio before the request timeout", "timeout"), request_id)
-        kind, payload = first
-        if kind == "error":
-            assert isinstance(payload, ApiError)
-            return refuse(payload, request_id)
-        headers = {REQUEST_ID_HEADER: request_id, SAMPLE_RATE_HEADER: str(sample_rate)}
-        media_type = CONTENT_TYPES[speech_request.response_format]
-        if not speech_request.stream:
-            body = bytearray(payload if isinstance(payload, bytes) else b"")
-            while kind == "chunk":
-                kind, payload = await out.get()
-                if kind == "chunk" and isinstance(payload, bytes):
-                    body += payload
+            try:
+                first = await asyncio.wait_for(out.get(), timeout=settings.request_timeout_s + 1.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                job.cancelled.set()
+                pool.scheduler.wake()
+                timeline.status, timeline.http_status = "timeout", 504
+                return refuse(ApiError(504, "no audio before the request timeout", "timeout"), request_id)
+            kind, payload = first
             if kind == "error":
                 assert isinstance(payload, ApiError)
                 return refuse(payload, request_id)
-            if speech_request.response_format == "wav":
-                body[:0] = wav_header(sample_rate, len(body))
-            return Response(bytes(body), media_type=media_type, headers=headers)
+            if kind == "cancelled":
+                return Response(status_code=499)  # nobody is listening; the status is for the access log
+            rate = stream.output_rate
+            headers = {REQUEST_ID_HEADER: request_id, SAMPLE_RATE_HEADER: str(rate)}
+            media_type = CONTENT_TYPES[speech_request.response_format]
+            if not speech_request.stream:
+                body = bytearray()
+                while kind == "chunk":
+                    assert isinstance(payload, bytes)
+                    body += payload
+                    pool.scheduler.read(stream)
+                    kind, payload = await out.get()
+                if kind == "error":
+                    assert isinstance(payload, ApiError)
+                    return refuse(payload, request_id)
+                if kind == "cancelled":
+                    return Response(status_code=499)
+                if speech_request.response_format == "wav":
+                    body[:0] = wav_header(rate, len(body))
+                return Response(bytes(body), media_type=media_type, headers=headers)
+        finally:
+            watcher.cancel()
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
                 if speech_request.response_format == "wav":
-                    yield wav_header(sample_rate)
+                    yield wav_header(rate)
                 current: Event = first
                 while True:
                     kind, payload = current
-                    if kind == "end":
+                    if kind in ("end", "cancelled"):
                         return
                     if kind == "error":
                         # Ending the body without its last chunk tells the client the stream broke.
                         raise RuntimeError(f"stream {request_id} failed: {payload}")
                     assert isinstance(payload, bytes)
                     yield payload
+                    pool.scheduler.read(stream)  # sent: the stream may run again (backpressure)
                     current = await out.get()
             finally:
-                job.cancelled.set()  # a client that went away stops the synthesis at the next chunk
+                # A client that went away stops the synthesis at the next chunk boundary.
+                job.cancelled.set()
+                pool.scheduler.wake()
 
         return StreamingResponse(chunks(), media_type=media_type, headers=headers)
 
     return app
+
+
+async def _watch_disconnect(request: Request, job: Job, pool: WorkerPool) -> None:
+    """Mark ``job`` cancelled when its client disconnects (the body has been read: only disconnect is left)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            job.cancelled.set()
+            pool.scheduler.wake()
+            return

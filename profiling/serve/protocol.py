@@ -11,6 +11,8 @@ CONTENT_TYPES: dict[str, str] = {"pcm": "audio/pcm", "wav": "audio/wav"}
 DEFAULT_VOICE_NAME = "default"
 REQUEST_ID_HEADER = "X-Request-Id"
 SAMPLE_RATE_HEADER = "X-Sample-Rate"
+#: Rates a request may ask for (besides "native").
+SAMPLE_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 44100, 48000)
 #: Client-chosen ids are kept when they are short and plain (they become URL path segments).
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 #: C0 controls other than tab, newline and carriage return, and DEL: never speakable text.
@@ -20,15 +22,33 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 class ApiError(Exception):
     """A refusal with its HTTP status and the reason the client reads."""
 
-    def __init__(self, status: int, message: str, code: str = "invalid_request_error") -> None:
+    def __init__(self, status: int, message: str, code: str = "invalid_request_error",
+                 retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        #: Sent as Retry-After (503 from admission, 429 from a full queue).
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
     def body(self) -> dict[str, dict[str, str]]:
         # The OpenAI error shape, so OpenAI clients show the reason.
         return {"error": {"message": self.message, "type": self.code}}
+
+
+@dataclass(frozen=True)
+class StreamOverrides:
+    """The lab's optional request fields (OpenAI clients never send them); None keeps the server's setting."""
+
+    chunker: str | None = None
+    first_chunk_chars: int | None = None
+    chunk_chars: int | None = None
+    sentence_only_after_s: float | None = None
+    #: 0 asks for the engine's native rate.
+    sample_rate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class SpeechRequest:
     response_format: str = "pcm"
     stream: bool = True
     model: str | None = None
+    overrides: StreamOverrides = StreamOverrides()
 
 
 def parse_speech_request(
@@ -72,7 +93,39 @@ def parse_speech_request(
     model = data.get("model")
     if model is not None and model not in models:
         raise ApiError(400, f"unknown model {model!r} (this server has: {', '.join(models)})")
-    return SpeechRequest(text=text, voice=voice, response_format=fmt, stream=stream, model=model)
+    return SpeechRequest(text=text, voice=voice, response_format=fmt, stream=stream, model=model,
+                         overrides=_overrides(data))
+
+
+def _whole(data: dict[str, object], name: str, low: int, high: int) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be a whole number between {low} and {high}")
+    return value
+
+
+def _overrides(data: dict[str, object]) -> StreamOverrides:
+    chunker = data.get("chunker")
+    if chunker is not None and chunker not in ("lab", "engine"):
+        raise ApiError(400, "'chunker' must be lab or engine")
+    after = data.get("sentence_only_after_s")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, (int, float))
+                              or not 0 <= after <= 3600):
+        raise ApiError(400, "'sentence_only_after_s' must be a number of seconds between 0 and 3600")
+    rate = data.get("sample_rate")
+    if rate == "native":
+        rate = 0
+    elif rate is not None and rate not in SAMPLE_RATES:
+        raise ApiError(400, f"'sample_rate' must be native or one of {', '.join(map(str, SAMPLE_RATES))}")
+    return StreamOverrides(
+        chunker=chunker if isinstance(chunker, str) else None,
+        first_chunk_chars=_whole(data, "first_chunk_chars", 1, 2000),
+        chunk_chars=_whole(data, "chunk_chars", 1, 2000),
+        sentence_only_after_s=None if after is None else float(after),  # type: ignore[arg-type]
+        sample_rate=rate if isinstance(rate, int) else None,
+    )
 
 
 def request_id_from(header: str | None, fallback: str) -> str:

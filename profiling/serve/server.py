@@ -84,7 +84,7 @@ def serve(options: ServerOptions) -> None:
     settings = check_options(options)
     sock = bind_socket(options.host, options.port)
     conversion = validate_conversion(options.conversion) if options.conversion is not None else None
-    pool = WorkerPool(settings, options.workers, options.queue_size, options.devices, conversion)
+    pool = WorkerPool(settings, options.workers, options.queue_size, options.devices, conversion, options.scheduling)
     try:
         pool.start()
         sample_rate = pool.sample_rate
@@ -94,8 +94,10 @@ def serve(options: ServerOptions) -> None:
         host, port = sock.getsockname()[:2]
         loads = ", ".join(f"{s:.2f}" for s in pool.load_s)
         stage = f"+{conversion.engine}" if conversion is not None else ""
+        policy = options.scheduling
         print(f"{READY_PREFIX} http://{host}:{port} engine={settings.engine}{stage} workers={pool.workers} "
-              f"devices={','.join(pool.devices)} load_s=[{loads}]", flush=True)
+              f"devices={','.join(pool.devices)} load_s=[{loads}] policy={policy.policy} chunker={policy.chunker} "
+              f"rate={sample_rate}", flush=True)
         server.run(sockets=[sock])
     finally:
         pool.close()
