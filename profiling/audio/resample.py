@@ -35,12 +35,13 @@ class StreamResampler:
         self.taps = taps
         length = taps * self.up
         cutoff = _ROLLOFF * 0.5 / max(self.up, self.down)  # cycles per sample of the upsampled signal
-        n = np.arange(length) - (length - 1) / 2
+        self._delay = (length - 1) // 2  # in upsampled samples: the filter's centre, a whole sample
+        n = np.arange(length) - self._delay
         prototype = np.sinc(2 * cutoff * n) * np.kaiser(length, _KAISER_BETA)
         # phases[k, p] = prototype[k * up + p]; each phase normalised to unit gain at DC.
         phases = prototype.reshape(taps, self.up)
         self._phases = (phases / phases.sum(axis=0, keepdims=True)).T.copy()  # (up, taps)
-        self._delay = (length - 1) // 2  # in upsampled samples: the filter's centre
+        self._block = self._block_matrix()
         # Input history: absolute index of _buffer[0] (starts before the signal, as zeros).
         self._buffer = np.zeros(taps, dtype=np.float64)
         self._buffer_start = -taps
@@ -70,14 +71,44 @@ class StreamResampler:
         self._buffer = np.concatenate([self._buffer, np.zeros(self.taps, dtype=np.float64)])
         return self._emit(total)
 
-    def _emit(self, end: int) -> np.ndarray:
-        if end <= self._produced:
-            return np.zeros(0, dtype=np.float32)
-        n = np.arange(self._produced, end, dtype=np.int64)
+    def _block_matrix(self) -> np.ndarray:
+        """Outputs come in blocks of ``up`` that each advance the input by ``down``: one block is a window
+        of the input times this (window, up) matrix, so whole blocks cost one matrix product."""
+        j = np.arange(self.up)
+        offsets = (j * self.down + self._delay) // self.up  # each output's newest input, from the block's
+        phase = (j * self.down + self._delay) % self.up
+        first = offsets[0] - self.taps + 1
+        matrix = np.zeros((offsets[-1] - first + 1, self.up))
+        for k in range(self.taps):
+            matrix[offsets - k - first, j] = self._phases[phase, k]
+        return matrix
+
+    def _gather(self, start: int, end: int) -> np.ndarray:
+        """Outputs ``start`` to ``end`` one by one (the partial blocks at either end)."""
+        n = np.arange(start, end, dtype=np.int64)
         position = n * self.down + self._delay
         base, phase = position // self.up, position % self.up
         index = base[:, None] - np.arange(self.taps)[None, :] - self._buffer_start
-        out = np.einsum("nk,nk->n", self._buffer[index], self._phases[phase])
+        return np.einsum("nk,nk->n", self._buffer[index], self._phases[phase])
+
+    def _blocks(self, start: int, end: int) -> np.ndarray:
+        """Outputs ``start`` to ``end``, both multiples of ``up``."""
+        count = (end - start) // self.up
+        if count <= 0:
+            return np.zeros(0)
+        first = (start * self.down + self._delay) // self.up - self.taps + 1 - self._buffer_start
+        width = self._block.shape[0]
+        windows = np.lib.stride_tricks.sliding_window_view(self._buffer[first:], width)[:: self.down][:count]
+        return (np.ascontiguousarray(windows) @ self._block).reshape(-1)  # BLAS wants a contiguous operand
+
+    def _emit(self, end: int) -> np.ndarray:
+        if end <= self._produced:
+            return np.zeros(0, dtype=np.float32)
+        start = self._produced
+        head_end = min(end, -(-start // self.up) * self.up)
+        tail_start = max(head_end, end // self.up * self.up)
+        out = np.concatenate([self._gather(start, head_end), self._blocks(head_end, tail_start),
+                              self._gather(tail_start, end)])
         self._produced = end
         # Keep only the history the next output needs.
         next_base = (end * self.down + self._delay) // self.up
