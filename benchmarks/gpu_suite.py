@@ -14,7 +14,8 @@ run cut off still returns what it measured; ``summary.md`` and a short table com
   beside the published figures;
 - timing overhead: the same F5 row with ``sync`` and ``events`` stage timing;
 - Piper on CUDA: runs with onnxruntime-gpu, else is refused with the reason (the CPU build falls back).
-- A short load test, last: the lab's serving target (``python -m profiling serve``) with F5 (a torch
+- Two short load tests, last (FIFO, then the ``serve-policy`` row with EDF on the same arrivals): the lab's
+  serving target (``python -m profiling serve``) with F5 (a torch
   engine, so it runs on the GPU; Piper would need onnxruntime-gpu, absent there) on 127.0.0.1, driven by
   the lab's load generator (closed loop, 2 users, at most 8 requests in 20 s): TTFA p50/p95, throughput,
   errors. Its server is the row's child: cut at the budget, the row's whole process group goes.
@@ -57,6 +58,8 @@ class Row:
     #: RVC knobs: every run's audio then goes through the RVC stage on the same device (``bench --convert rvc``).
     convert: dict[str, object] | None = None
     convert_precision: str = "fp32"
+    #: Load rows: the server's scheduling policy (``serve --policy``).
+    policy: str = "fifo"
 
 
 #: The load row's bounds: closed loop (it never queues more than the users), a short duration, few requests.
@@ -97,6 +100,8 @@ def rows(tiny: bool) -> list[Row]:
         # F5, not XTTS: the server sends no reference voice and XTTS refuses to run without one; F5 uses
         # its bundled reference. Not Piper: its CUDA provider (onnxruntime-gpu) is absent on the lent machine.
         Row("load-f5-served", "f5", "fp32", f5, load=True, note=LOAD_NOTE),
+        # The same arrivals under earliest-deadline-first: the first-audio against continuity trade on a GPU.
+        Row("serve-policy-f5-edf", "f5", "fp32", f5, load=True, policy="edf", note=LOAD_NOTE + "; policy edf"),
     ]
 
 
@@ -161,7 +166,7 @@ def run_load_row(row: Row, device: str, left_s: float) -> dict[str, Any]:
     ready_s = max(10.0, min(240.0, left_s - LOAD_DURATION_S - drain_s - 15.0))
     spec = TargetSpec(kind="lab", engine=row.engine, workers=1, device=device, queue_size=8,
                       knobs=tuple((k, str(v)) for k, v in row.knobs.items()), request_timeout_s=60.0,
-                      ready_timeout_s=ready_s)
+                      ready_timeout_s=ready_s, policy=row.policy)
     test = LoadTest(target=spec, users=(LOAD_USERS,), duration_s=LOAD_DURATION_S, max_requests=LOAD_MAX_REQUESTS,
                     text_set="short", client=ClientOptions(warmup=1, drain_s=drain_s), label=f"gpu_suite {row.name}")
     result = run_load_test(test, store=None)  # the suite stores nothing: its rows are its record
@@ -178,7 +183,7 @@ def run_load_row(row: Row, device: str, left_s: float) -> dict[str, Any]:
         "throughput_per_min": metrics.throughput_per_min, "audio_s_per_s": metrics.audio_s_per_s,
         "underruns": metrics.underruns, "window_s": metrics.window_s,
         "server_first_chunk_p50_s": metrics.server_first_chunk_p50_s, "queue_wait_p50_s": metrics.queue_wait_p50_s,
-        "ready_line": result.ready_line,
+        "ready_line": result.ready_line, "policy": row.policy,
     }}
 
 
@@ -285,7 +290,7 @@ def row_markdown(result: dict[str, Any]) -> str:
 
 LOAD_FIELDS = ("users", "sent", "ok", "errors", "error_rate", "ttfa_p50_s", "ttfa_p95_s", "ttfa_missing",
                "e2e_p50_s", "e2e_p95_s", "throughput_per_min", "audio_s_per_s", "underruns", "window_s",
-               "server_first_chunk_p50_s", "queue_wait_p50_s", "ready_line")
+               "server_first_chunk_p50_s", "queue_wait_p50_s", "policy", "ready_line")
 
 
 def load_table(results: list[dict[str, Any]]) -> str:
@@ -297,13 +302,14 @@ def load_table(results: list[dict[str, Any]]) -> str:
         load = result.get("load", {})
         status = result["status"] if result["status"] == "ok" else f"{result['status']}: {result.get('error', '')[:60]}"
         errors = sum(load.get("errors", {}).values()) if load else "-"
-        lines.append(f"| {result['row']['name']} | {status} | {load.get('users', '-')} | {load.get('sent', '-')} | "
+        lines.append(f"| {result['row']['name']} | {status} | {result['row'].get('policy', 'fifo')} | "
+                     f"{load.get('users', '-')} | {load.get('sent', '-')} | "
                      f"{load.get('ok', '-')} | {errors} | {_ms(load.get('ttfa_p50_s'))} | "
                      f"{_ms(load.get('ttfa_p95_s'))} | {_num(load.get('throughput_per_min'), 1)} |")
     if not lines:
         return ""
-    return "\n".join(["| load row | status | users | sent | ok | errors | TTFA p50 ms | TTFA p95 ms | requests/min |",
-                      "|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines])
+    return "\n".join(["| load row | status | policy | users | sent | ok | errors | TTFA p50 ms | TTFA p95 ms "
+                      "| requests/min |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines])
 
 
 def summary_table(results: list[dict[str, Any]]) -> str:

@@ -23,17 +23,20 @@ def suite() -> ModuleType:
     return module
 
 
-def test_the_load_row_comes_last_and_serves_a_torch_engine() -> None:
+def test_the_load_rows_come_last_and_serve_a_torch_engine_under_two_policies() -> None:
     gpu = suite()
     for tiny in (False, True):
         rows = gpu.rows(tiny)
-        assert [r.name for r in rows if r.load] == [rows[-1].name] == ["load-f5-served"]
-        assert rows[-1].engine == "f5"  # a torch engine: Piper needs onnxruntime-gpu, absent on the lent machine
+        assert [r.name for r in rows if r.load] == [r.name for r in rows[-2:]] == ["load-f5-served",
+                                                                                    "serve-policy-f5-edf"]
+        assert [r.policy for r in rows[-2:]] == ["fifo", "edf"]
+        # A torch engine: Piper needs onnxruntime-gpu, absent on the lent machine.
+        assert {r.engine for r in rows[-2:]} == {"f5"}
 
 
 def test_a_load_rows_figures_go_to_its_own_table_and_file(tmp_path: Path) -> None:
     gpu = suite()
-    bench_row, load_row = gpu.rows(True)[0], gpu.rows(True)[-1]
+    bench_row, load_row = gpu.rows(True)[0], gpu.rows(True)[-2]
     from dataclasses import asdict
 
     bench = {"status": "ok", "row": asdict(bench_row), "batch": {"rtf": 0.5, "synth_s": 1.0, "ttfa_s": 1.0}}
@@ -43,7 +46,7 @@ def test_a_load_rows_figures_go_to_its_own_table_and_file(tmp_path: Path) -> Non
     table = gpu.summary_table([bench, load])
     assert bench_row.name in table and load_row.name not in table
     loads = gpu.load_table([bench, load])
-    assert loads.splitlines()[-1] == f"| {load_row.name} | ok | 2 | 7 | 6 | 1 | 250 | 400 | 120.0 |"
+    assert loads.splitlines()[-1] == f"| {load_row.name} | ok | fifo | 2 | 7 | 6 | 1 | 250 | 400 | 120.0 |"
     assert gpu.load_table([bench]) == "" and gpu.summary_table([load]) == ""
     gpu.write_row(tmp_path, 13, load_row.name, load)
     markdown = (tmp_path / f"13-{load_row.name}.md").read_text(encoding="utf-8")
