@@ -201,6 +201,7 @@ class WorkerPool:
             return
         finally:
             timeline.add_stages(timer, offset)
+            timeline.annotations.update(timer.annotations)  # voice_cache hit|miss, reference_cached, ...
             timeline.end_s = job.since_received()
         timeline.status = "ok"
         job.emit(("end", None))
