@@ -333,6 +333,10 @@ def test_f5_is_load_tested_out_of_the_box_with_the_default_voice() -> None:
     assert len(run.rows) == 2 and all(row.ok for row in run.rows), [row.error for row in run.rows]
     assert all(row.audio_s and row.audio_s > 0 for row in run.rows)
     assert "voices=default" in result.ready_line
+    # The server's timelines: the default voice, and F5's preprocessed reference computed once, then reused.
+    timelines = sorted((run.server[row.request_id] for row in run.rows), key=lambda t: t["received_unix"])
+    assert [t["voice"] for t in timelines] == ["default", "default"]
+    assert [t["annotations"]["reference_cached"] for t in timelines] == [False, True]
 
 
 @pytest.mark.torch
