@@ -308,7 +308,8 @@ class F5Engine(TorchDevices, Engine):
 
     @classmethod
     def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
-        """Knob combinations that cannot run are refused before anything loads or is stored."""
+        """Knob combinations (and voices) that cannot run are refused before anything loads or is stored."""
+        resolve_voice(voice)  # a named speaker, or reference audio without its transcript
         check_precision(settings)
         refused = zerogpu_refusal(TorchSettings.of(F5_CAPABILITIES, settings.knobs).compile)
         if refused:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from engines.base import Voice
 from profiling.audio.pcm import wav_header
 from profiling.serve.protocol import (
     CONTENT_TYPES,
@@ -29,6 +28,7 @@ from profiling.serve.protocol import (
 )
 from profiling.serve.scheduler import Event, Job
 from profiling.serve.timeline import TimelineStore
+from profiling.serve.voices import VoiceLibrary, voices_router
 from profiling.serve.workers import WorkerPool, asyncio_emitter
 
 
@@ -38,13 +38,15 @@ class ServeSettings:
     request_timeout_s: float = 60.0
 
 
-def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> FastAPI:
-    """The app around an already started ``pool``."""
+def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int,
+               library: VoiceLibrary | None = None) -> FastAPI:
+    """The app around an already started ``pool``; ``library`` holds the voices (default: the engine's own)."""
     app = FastAPI(title="ttsperf serving target", docs_url=None, redoc_url=None, openapi_url=None)
     timelines = TimelineStore()
     engine_name = pool.settings.engine
-    voices = (DEFAULT_VOICE_NAME, engine_name)
+    voices = library or VoiceLibrary(cloning=False, fixed_names=(DEFAULT_VOICE_NAME, engine_name), engine=engine_name)
     models = (engine_name,)
+    app.include_router(voices_router(voices))
 
     def refuse(error: ApiError, request_id: str | None = None) -> JSONResponse:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
@@ -68,7 +70,7 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
 
     @app.get("/v1/audio/voices")
     async def list_voices() -> dict[str, object]:
-        return {"voices": list(voices)}
+        return {"voices": list(voices.names())}
 
     @app.get("/v1/timelines/{request_id}")
     async def get_timeline(request_id: str) -> JSONResponse:
@@ -86,13 +88,14 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
         received = time.perf_counter()
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER), uuid.uuid4().hex)
         try:
-            speech_request = parse_speech_request(await request.body(), voices, models, settings.max_chars)
+            speech_request = parse_speech_request(await request.body(), voices.names(), models, settings.max_chars)
+            voice = voices.get(speech_request.voice)  # the reference a cloning engine conditions on
         except ApiError as error:
             return refuse(error, request_id)
         timeline = timelines.open(request_id, len(speech_request.text))
         timeline.voice = speech_request.voice
         out: asyncio.Queue[Event] = asyncio.Queue()
-        job = Job(text=speech_request.text, voice=Voice(), timeline=timeline, received=received,
+        job = Job(text=speech_request.text, voice=voice, timeline=timeline, received=received,
                   deadline=received + settings.request_timeout_s, emit=asyncio_emitter(asyncio.get_running_loop(), out))
         try:
             stream = pool.submit(job, speech_request.overrides)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 import sys
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from engines.validation import resolve_settings
 from profiling.run.conversion import validate_conversion
 from profiling.serve.app import ServeSettings, create_app
 from profiling.serve.scheduling import SchedulingSettings
+from profiling.serve.voices import VoiceLibrary, build_library
 from profiling.serve.workers import WorkerPool
 
 #: Ready line printed once the replicas are loaded and the socket listens (the load generator waits for it).
@@ -78,17 +80,34 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def voice_library(options: ServerOptions, settings: SynthesisSettings) -> VoiceLibrary:
+    """Every ``--voice`` checked (InputError) before any model loads; ``default`` for a cloning engine."""
+    cls = engine_class(settings.engine)
+    return build_library(settings.engine, cls.capabilities.voice_cloning, options.voices,
+                         check=lambda voice: cls.check_request(settings, voice))
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(options: ServerOptions) -> None:
     import uvicorn
 
     settings = check_options(options)
-    sock = bind_socket(options.host, options.port)
-    conversion = validate_conversion(options.conversion) if options.conversion is not None else None
-    pool = WorkerPool(settings, options.workers, options.queue_size, options.devices, conversion, options.scheduling)
+    library = voice_library(options, settings)
+    try:
+        sock = bind_socket(options.host, options.port)
+        conversion = validate_conversion(options.conversion) if options.conversion is not None else None
+        pool = WorkerPool(settings, options.workers, options.queue_size, options.devices, conversion,
+                          options.scheduling)
+    except BaseException:
+        library.close()
+        raise
     try:
         pool.start()
         sample_rate = pool.sample_rate
-        app = create_app(pool, options.serve, sample_rate)
+        app = create_app(pool, options.serve, sample_rate, library)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         host, port = sock.getsockname()[:2]
@@ -97,9 +116,13 @@ def serve(options: ServerOptions) -> None:
         policy = options.scheduling
         print(f"{READY_PREFIX} http://{host}:{port} engine={settings.engine}{stage} workers={pool.workers} "
               f"devices={','.join(pool.devices)} load_s=[{loads}] policy={policy.policy} chunker={policy.chunker} "
-              f"rate={sample_rate}", flush=True)
+              f"rate={sample_rate} voices={','.join(library.names())}", flush=True)
+        # uvicorn re-raises the SIGTERM it caught once it has stopped: as SystemExit the cleanup below runs
+        # (workers joined, uploaded voices deleted) instead of the process dying on the spot.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         server.run(sockets=[sock])
     finally:
         pool.close()
         sock.close()
+        library.close()
         sys.stdout.flush()

@@ -312,7 +312,7 @@ class WorkerPool:
                     log.debug("closing a stream's iterator failed", exc_info=True)
         if stream.timer is not None:
             timeline.add_stages(stream.timer, stream.timer_offset_s)
-            timeline.annotations = dict(stream.timer.annotations)
+            timeline.annotations.update(stream.timer.annotations)  # voice_cache hit|miss, reference_cached, ...
         timeline.end_s = stream.job.since_received()
 
     def _end(self, stream: Stream, status: str, chunk_s: float | None = None, chars: int = 0) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
@@ -18,6 +19,7 @@ from profiling.loadgen.runner import LoadTest
 from profiling.loadgen.schedule import parse_rates
 from profiling.loadgen.targets import TargetSpec
 from profiling.run.inputs import parse_knobs
+from profiling.serve.voices import parse_voice_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target.add_argument("--url", default="", help="test this server instead (loopback)")
     target.add_argument("--null", action="store_true", help="the built-in null target: the generator's own ceiling")
     target.add_argument("--faults", default="", help="null target faults as JSON (FaultSettings fields)")
+    voices = parser.add_argument_group("voices (cloning engines: xtts, f5; the lab server offers `default`)")
+    voices.add_argument("--voice", action="append", default=[], metavar="NAME=PATH[,text=TRANSCRIPT]",
+                        help="a reference voice the lab server offers (repeatable; passed as serve --voice)")
+    voices.add_argument("--client-voice", default="default", metavar="NAME",
+                        help="the voice every request asks for (default: default)")
     load = parser.add_argument_group("load")
     load.add_argument("--rates", default="", help="requests per second, comma-separated (open loop, Poisson)")
     load.add_argument("--users", default="", help="concurrent users, comma-separated (closed loop)")
@@ -78,6 +85,12 @@ def _test_from_args(args: argparse.Namespace) -> LoadTest:
         raise InputError("--convert-knob needs --convert (e.g. --convert rvc)")
     if kind == "lab" and not 1 <= args.workers <= 64:
         raise InputError(f"--workers must be between 1 and 64, got {args.workers}")
+    if args.voice:
+        if kind != "lab":
+            raise InputError("--voice applies to the lab server, not --url or --null")
+        options = [parse_voice_option(option) for option in args.voice]  # one line for a bad option, here
+        voices = tuple((name, str(path.resolve()) + (f",text={text}" if text else "")) for name, path, text in options)
+        spec = replace(spec, voices=voices)
     rates = parse_rates(args.rates) if args.rates else ()
     try:
         users = tuple(int(u) for u in args.users.split(",") if u.strip()) if args.users else ()
@@ -88,6 +101,7 @@ def _test_from_args(args: argparse.Namespace) -> LoadTest:
     client = ClientOptions(warmup=args.warmup, max_in_flight=args.max_in_flight, request_timeout_s=args.timeout,
                            drain_s=args.drain, response_format=args.format,
                            playback=PlaybackSettings(prebuffer_ms=args.prebuffer_ms))
+    client = replace(client, voice=args.client_voice.strip() or "default")
     slo = Slo(ttfa_ms=args.slo_ttfa_ms, percentile=args.slo_percentile, max_underruns=args.slo_underruns,
               max_error_rate=args.slo_error_rate)
     return LoadTest(target=spec, rates=rates, users=users, duration_s=args.duration, max_requests=args.max_requests,
