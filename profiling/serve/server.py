@@ -14,6 +14,7 @@ from engines.registry import engine_class
 from engines.validation import resolve_settings
 from profiling.run.conversion import validate_conversion
 from profiling.serve.app import ServeSettings, create_app
+from profiling.serve.protocol import DEFAULT_VOICE_NAME
 from profiling.serve.scheduling import SchedulingSettings
 from profiling.serve.voices import VoiceLibrary, build_library
 from profiling.serve.workers import WorkerPool
@@ -105,7 +106,7 @@ def serve(options: ServerOptions) -> None:
         library.close()
         raise
     try:
-        pool.start()
+        pool.start(warmup_voice=library.get(DEFAULT_VOICE_NAME))
         sample_rate = pool.sample_rate
         app = create_app(pool, options.serve, sample_rate, library)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engines.base import DEFAULT_VOICE, Audio, Engine, SynthesisSettings
+from engines.base import DEFAULT_VOICE, Audio, Engine, SynthesisSettings, Voice
 from engines.chunking import chunk_text
 from engines.convert.base import Converter
 from engines.errors import InputError
@@ -89,8 +89,9 @@ class WorkerPool:
     def workers(self) -> int:
         return len(self.worker_settings)
 
-    def start(self, warmup: bool = True) -> None:
-        """Load every replica (in parallel), warm each one up, start the workers; load errors raise InputError."""
+    def start(self, warmup: bool = True, warmup_voice: Voice = DEFAULT_VOICE) -> None:
+        """Load every replica (in parallel), warm each one up in ``warmup_voice`` (for a cloning engine its
+        conditioning is then cached too), start the workers; load errors raise InputError."""
         def load(index: int) -> tuple[Engine, Converter | None, float]:
             pool = EnginePool()
             engine, load_s = pool.acquire(self.worker_settings[index])
@@ -109,20 +110,18 @@ class WorkerPool:
         # between worker threads (engines that sample take the request's seed through their settings).
         seed_everything(self.settings.seed)
         if warmup:
-            self.warmup_s = [self._warm(index) for index in range(self.workers)]
+            self.warmup_s = [self._warm(index, warmup_voice) for index in range(self.workers)]
         for index, engine in enumerate(self._engines):
             thread = threading.Thread(target=self._run, args=(index, engine), name=f"tts-worker-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def _warm(self, index: int) -> float:
-        """One synthesis on replica ``index`` (voice-free engines only: cloning ones warm on their first voice)."""
+    def _warm(self, index: int, voice: Voice) -> float:
+        """One synthesis on replica ``index``; an engine that refuses the text or voice is simply not warmed."""
         engine, settings = self._engines[index], self.worker_settings[index]
-        if engine.capabilities.voice_cloning:
-            return 0.0
         start = time.perf_counter()
         try:
-            engine.synthesize(WARMUP_TEXT, DEFAULT_VOICE, settings)
+            engine.synthesize(WARMUP_TEXT, voice, settings)
         except InputError:
             return 0.0
         return time.perf_counter() - start
