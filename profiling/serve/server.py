@@ -13,6 +13,7 @@ from engines.registry import engine_class
 from engines.validation import resolve_settings
 from profiling.run.conversion import validate_conversion
 from profiling.serve.app import ServeSettings, create_app
+from profiling.serve.guards import DEFAULT_MAX_BODY_BYTES, GuardSettings, RequestGuard, exposure_warning
 from profiling.serve.scheduling import SchedulingSettings
 from profiling.serve.workers import WorkerPool
 
@@ -36,6 +37,12 @@ class ServerOptions:
     voices: tuple[str, ...] = ()
     #: Required as ``Authorization: Bearer KEY`` when set.
     api_key: str = ""
+    #: Largest request body (413 beyond it) on every route but voice uploads (profiling.serve.guards).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @property
+    def guards(self) -> GuardSettings:
+        return GuardSettings(max_body_bytes=self.max_body_bytes, api_key=self.api_key)
 
 
 def check_options(options: ServerOptions) -> SynthesisSettings:
@@ -50,6 +57,7 @@ def check_options(options: ServerOptions) -> SynthesisSettings:
         raise InputError(f"max chars must be at least 1, got {options.serve.max_chars}")
     if not 0 <= options.port <= 65535:
         raise InputError(f"port must be between 0 and 65535, got {options.port}")
+    options.guards  # noqa: B018 - checks the body cap and the key now, before a model loads
     cls = engine_class(options.settings.engine)
     if not cls.capabilities.streaming:
         raise InputError(f"engine '{cls.name}' does not stream: the server sends audio chunk by chunk")
@@ -83,12 +91,14 @@ def serve(options: ServerOptions) -> None:
 
     settings = check_options(options)
     sock = bind_socket(options.host, options.port)
+    if warning := exposure_warning(options.host, options.api_key):
+        print(warning, file=sys.stderr, flush=True)
     conversion = validate_conversion(options.conversion) if options.conversion is not None else None
     pool = WorkerPool(settings, options.workers, options.queue_size, options.devices, conversion)
     try:
         pool.start()
         sample_rate = pool.sample_rate
-        app = create_app(pool, options.serve, sample_rate)
+        app = RequestGuard(create_app(pool, options.serve, sample_rate), options.guards)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         host, port = sock.getsockname()[:2]
