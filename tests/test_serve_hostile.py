@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from engines.errors import InputError
+from profiling.cli.main import main
 from profiling.loadgen.client import ClientOptions, run_rate
 from profiling.loadgen.schedule import arrival_schedule
 from profiling.loadgen.targets import API_KEY_ENV, Target, TargetSpec, running_target, server_command, server_env
@@ -123,6 +124,17 @@ def test_worker_generators_are_per_worker_and_repeatable() -> None:
     assert a.python.random() == again.python.random() and a.torch_seed != b.torch_seed
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (("--max-body-bytes", "10"), "max body bytes"),
+    (("--api-key", "has space"), "printable ASCII"),
+])
+def test_bad_limits_are_one_line_exit_2(args: tuple[str, ...], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", *args]) == 2  # refused before any model loads
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
 # --- the real server ------------------------------------------------------------------------------------
 
 @dataclass
@@ -229,6 +241,26 @@ def test_the_server_answers_413_without_waiting_for_the_body(server: Hostile) ->
     answer = raw_exchange(server.port, head, body)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     server.record("chunked 2 MiB, never ended", 413)
+
+
+@pytest.mark.parametrize(("case", "request_bytes"), [
+    ("Content-Length not a number", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+    ("negative Content-Length", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
+    ("broken chunk framing", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+    ("not HTTP", b"garbage\r\n\r\n"),
+])
+def test_broken_http_is_400(server: Hostile, case: str, request_bytes: bytes) -> None:
+    answer = raw_exchange(server.port, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    server.record(case, 400)
+
+
+def test_voice_uploads_have_their_own_larger_cap(server: Hostile) -> None:
+    over = server.send("11 MiB upload", "POST", "/v1/voices", headers=AUTH, content=b"x" * (11 << 20))
+    assert over.status_code == 413 and str(guards.UPLOAD_BODY_BYTES) in error_of(over)
+    # 2 MiB is over the speech cap but not the upload cap: whatever the route answers, it is not a 413.
+    under = server.send("2 MiB upload", "POST", "/v1/voices", headers=AUTH, content=b"x" * (2 << 20))
+    assert under.status_code != 413
 
 
 @pytest.mark.parametrize(("case", "body", "reason"), [

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ UPLOAD_BODY_BYTES = 10 * 1024 * 1024 + 64 * 1024
 UPLOAD_PATHS: tuple[str, ...] = ("/v1/voices",)
 OPEN_PATHS: tuple[str, ...] = ("/health",)
 LOOPBACK_NAMES = ("localhost",)
+_KEY = re.compile(r"[\x21-\x7e]{1,512}")
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,8 @@ class GuardSettings:
             raise InputError(f"max body bytes must be between 1024 and 1 GiB, got {self.max_body_bytes}")
         if not 1024 <= self.upload_body_bytes <= 1 << 30:
             raise InputError(f"upload body bytes must be between 1024 and 1 GiB, got {self.upload_body_bytes}")
-        if self.api_key and (self.api_key != self.api_key.strip() or not self.api_key.isprintable()
-                             or not self.api_key.isascii()):
-            raise InputError("the API key must be printable ASCII without surrounding spaces")
+        if self.api_key and not _KEY.fullmatch(self.api_key):
+            raise InputError("the API key must be printable ASCII without spaces (it travels in a header)")
 
     def body_cap(self, path: str) -> int:
         """The most bytes a request to ``path`` may send."""

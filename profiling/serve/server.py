@@ -57,7 +57,7 @@ def check_options(options: ServerOptions) -> SynthesisSettings:
         raise InputError(f"max chars must be at least 1, got {options.serve.max_chars}")
     if not 0 <= options.port <= 65535:
         raise InputError(f"port must be between 0 and 65535, got {options.port}")
-    options.guards  # noqa: B018 - checks the body cap and the key now, before a model loads
+    _ = options.guards  # builds GuardSettings: the body cap and the key are checked now, before a model loads
     cls = engine_class(options.settings.engine)
     if not cls.capabilities.streaming:
         raise InputError(f"engine '{cls.name}' does not stream: the server sends audio chunk by chunk")
