@@ -203,7 +203,7 @@ async def _one_request(client: httpx.AsyncClient, target: Target, options: Clien
                                "response_format": options.response_format, "stream": True}
     if options.model:
         payload["model"] = options.model
-    headers = {**dict(options.headers), "X-Request-Id": row.request_id}
+    headers = {**dict(options.headers), **target.headers, "X-Request-Id": row.request_id}
     body: _Body | None = None
     end: float | None = None
     first_byte: float | None = None
@@ -410,7 +410,8 @@ def _run_to_end(coroutine: Any) -> Any:
 def fetch_timelines(target: Target, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The server's timelines for ``request_ids`` (one call); empty when the target keeps none."""
     try:
-        response = httpx.get(target.base_url + "/v1/timelines", timeout=30.0, trust_env=False)
+        response = httpx.get(target.base_url + "/v1/timelines", headers=target.headers, timeout=30.0,
+                             trust_env=False)
     except httpx.HTTPError:
         return {}
     if response.status_code != 200:

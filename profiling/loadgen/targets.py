@@ -26,6 +26,8 @@ from profiling.loadgen.null_target import READY_PREFIX, FaultSettings
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ALLOW_REMOTE_ENV = "TTSPERF_ALLOW_REMOTE"
+#: The server reads its key from here (profiling.serve.guards.API_KEY_ENV): never on a command line, so not in ps.
+API_KEY_ENV = "TTSPERF_API_KEY"
 SPEECH_PATH = "/v1/audio/speech"
 
 
@@ -85,6 +87,11 @@ class Target:
     def speech_url(self) -> str:
         return self.base_url.rstrip("/") + SPEECH_PATH
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every request to this target carries: the key, when the target has one."""
+        return {"Authorization": f"Bearer {self.spec.api_key}"} if self.spec.api_key else {}
+
 
 def check_url(url: str) -> str:
     parsed = urlparse(url)
@@ -115,9 +122,16 @@ def server_command(spec: TargetSpec) -> list[str]:
                 f"{spec.ttfa_target_ms:g}", "--admit", spec.admit]
     for name, voice in spec.voices:
         command += ["--voice", f"{name}={voice}"]
-    if spec.api_key:
-        command += ["--api-key", spec.api_key]
-    return command
+    return command  # the key, when there is one, goes by the environment (server_env)
+
+
+def server_env(spec: TargetSpec) -> dict[str, str]:
+    """The server's environment: ours, unbuffered, and the key (set or cleared) in ``TTSPERF_API_KEY``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop(API_KEY_ENV, None)  # a key of our own environment must not protect a target whose spec has none
+    if spec.api_key and spec.kind == "lab":
+        env[API_KEY_ENV] = spec.api_key
+    return env
 
 
 def _wait_ready(process: subprocess.Popen[str], stderr: IO[str], timeout_s: float) -> str:
@@ -162,7 +176,7 @@ def running_target(spec: TargetSpec) -> Iterator[Target]:
         return
     if spec.kind not in ("lab", "null"):
         raise InputError(f"unknown target kind {spec.kind!r} (lab, null or url)")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = server_env(spec)
     stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # a file, not a pipe: nothing to drain
     process = subprocess.Popen(server_command(spec), stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     try:

@@ -14,6 +14,7 @@ from engines.registry import engine_class
 from engines.validation import resolve_settings
 from profiling.run.conversion import validate_conversion
 from profiling.serve.app import ServeSettings, create_app
+from profiling.serve.guards import DEFAULT_MAX_BODY_BYTES, GuardSettings, RequestGuard, exposure_warning
 from profiling.serve.protocol import DEFAULT_VOICE_NAME
 from profiling.serve.scheduling import SchedulingSettings
 from profiling.serve.voices import VoiceLibrary, build_library
@@ -39,6 +40,12 @@ class ServerOptions:
     voices: tuple[str, ...] = ()
     #: Required as ``Authorization: Bearer KEY`` when set.
     api_key: str = ""
+    #: Largest request body (413 beyond it) on every route but voice uploads (profiling.serve.guards).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @property
+    def guards(self) -> GuardSettings:
+        return GuardSettings(max_body_bytes=self.max_body_bytes, api_key=self.api_key)
 
 
 def check_options(options: ServerOptions) -> SynthesisSettings:
@@ -53,6 +60,7 @@ def check_options(options: ServerOptions) -> SynthesisSettings:
         raise InputError(f"max chars must be at least 1, got {options.serve.max_chars}")
     if not 0 <= options.port <= 65535:
         raise InputError(f"port must be between 0 and 65535, got {options.port}")
+    _ = options.guards  # builds GuardSettings: the body cap and the key are checked now, before a model loads
     cls = engine_class(options.settings.engine)
     if not cls.capabilities.streaming:
         raise InputError(f"engine '{cls.name}' does not stream: the server sends audio chunk by chunk")
@@ -97,6 +105,8 @@ def serve(options: ServerOptions) -> None:
 
     settings = check_options(options)
     library = voice_library(options, settings)
+    if warning := exposure_warning(options.host, options.api_key):
+        print(warning, file=sys.stderr, flush=True)
     try:
         sock = bind_socket(options.host, options.port)
         conversion = validate_conversion(options.conversion) if options.conversion is not None else None
@@ -108,7 +118,7 @@ def serve(options: ServerOptions) -> None:
     try:
         pool.start(warmup_voice=library.get(DEFAULT_VOICE_NAME))
         sample_rate = pool.sample_rate
-        app = create_app(pool, options.serve, sample_rate, library)
+        app = RequestGuard(create_app(pool, options.serve, sample_rate, library), options.guards)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         host, port = sock.getsockname()[:2]

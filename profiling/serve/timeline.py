@@ -88,9 +88,18 @@ class TimelineStore:
         self._lock = threading.Lock()
 
     def open(self, request_id: str, text_chars: int) -> ServerTimeline:
+        """A new timeline under ``request_id``; ApiError(409) when one is kept under that id already.
+
+        Refused rather than renamed: the client joins its rows to timelines by its own id, and a quiet
+        new id would hand it another request's timeline. An id the store has forgotten can be reused.
+        """
+        from profiling.serve.protocol import ApiError  # local: this change stays inside the method
+
         timeline = ServerTimeline(request_id, time.time(), text_chars)
         with self._lock:
-            self._items.pop(request_id, None)
+            if request_id in self._items:
+                raise ApiError(409, f"request id {request_id!r} is already in use: send a new X-Request-Id "
+                               "(or none, and the server picks one)", "duplicate_request_id")
             self._items[request_id] = timeline
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)

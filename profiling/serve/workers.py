@@ -25,8 +25,9 @@ from engines.convert.base import Converter
 from engines.errors import InputError
 from profiling.audio.resample import StreamResampler
 from profiling.core.timer import StageTimer
-from profiling.run.runner import EnginePool, seed_everything
+from profiling.run.runner import EnginePool
 from profiling.serve.protocol import ApiError, StreamOverrides
+from profiling.serve.randomness import RANDOM_INIT_LOCK, seed_process
 from profiling.serve.scheduler import Event, Job, Scheduler, Stream
 from profiling.serve.scheduling import SchedulingSettings
 from profiling.serve.timeline import ChunkEvent
@@ -94,11 +95,14 @@ class WorkerPool:
         conditioning is then cached too), start the workers; load errors raise InputError."""
         def load(index: int) -> tuple[Engine, Converter | None, float]:
             pool = EnginePool()
-            engine, load_s = pool.acquire(self.worker_settings[index])
-            conversion = self.worker_conversion[index]
-            if conversion is None:
-                return engine, None, load_s or 0.0
-            converter, converted = pool.converters.acquire(conversion)
+            # One at a time from one seed: replicas built in parallel would draw different random weights.
+            with RANDOM_INIT_LOCK:
+                seed_process(self.settings.seed)
+                engine, load_s = pool.acquire(self.worker_settings[index])
+                conversion = self.worker_conversion[index]
+                if conversion is None:
+                    return engine, None, load_s or 0.0
+                converter, converted = pool.converters.acquire(conversion)
             return engine, converter, (load_s or 0.0) + (converted.load_s or 0.0)
 
         with ThreadPoolExecutor(max_workers=self.workers) as executor:
@@ -107,8 +111,8 @@ class WorkerPool:
         self._converters = [converter for _, converter, _ in loaded]
         self.load_s = [seconds for _, _, seconds in loaded]
         # Seeded once, before any worker runs: reseeding the process-wide generators per request would race
-        # between worker threads (engines that sample take the request's seed through their settings).
-        seed_everything(self.settings.seed)
+        # between worker threads (docs/serving.md, "Random state").
+        seed_process(self.settings.seed)
         if warmup:
             self.warmup_s = [self._warm(index, warmup_voice) for index in range(self.workers)]
         for index, engine in enumerate(self._engines):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
@@ -10,6 +11,7 @@ from engines.registry import DEFAULT_ENGINE
 from profiling.cli.commands.conversion_args import add_conversion_args, conversion_from_args
 from profiling.run.inputs import parse_knobs
 from profiling.serve.app import ServeSettings
+from profiling.serve.guards import API_KEY_ENV, DEFAULT_MAX_BODY_BYTES, resolve_api_key
 from profiling.serve.scheduling import SchedulingSettings
 from profiling.serve.server import ServerOptions, serve
 
@@ -49,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help="rate sent: 24000 (default, resampled when needed) or native")
     parser.add_argument("--voice", action="append", default=[], metavar="NAME=PATH[,text=TRANSCRIPT]",
                         help="a reference voice the server offers (repeatable)")
-    parser.add_argument("--api-key", default="", help="require Authorization: Bearer KEY (default: none)")
+    parser.add_argument("--api-key", default="",
+                        help=f"require Authorization: Bearer KEY on every route but /health (default: ${API_KEY_ENV}, "
+                        "which keeps the key out of the process list; none when both are empty)")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                        help="largest request body, 413 beyond it (default 1 MiB; voice uploads: 10 MB)")
     add_conversion_args(parser)
     parser.set_defaults(handler=run)
 
@@ -72,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
     serve(ServerOptions(settings=settings, workers=args.workers, host=args.host, port=args.port,
                         queue_size=args.queue_size, devices=devices, conversion=conversion_from_args(args),
                         serve=ServeSettings(max_chars=args.max_chars, request_timeout_s=args.timeout),
-                        scheduling=scheduling_from_args(args), voices=tuple(args.voice), api_key=args.api_key))
+                        scheduling=scheduling_from_args(args), voices=tuple(args.voice),
+                        api_key=resolve_api_key(args.api_key, os.environ), max_body_bytes=args.max_body_bytes))
     return 0
