@@ -343,3 +343,22 @@ def test_trace_for_refuses_a_kind_that_does_not_match(store: ResultsStore, swept
         trace_for("load", "trace-test", store)
     with pytest.raises(InputError, match="not one of"):
         trace_for("movie", "trace-test", store)
+
+
+def test_only_the_api_and_the_cli_import_the_trace_package() -> None:
+    import ast
+
+    from tests.conftest import REPO_ROOT
+
+    allowed = ("profiling/trace/", "profiling/api.py", "profiling/cli/")
+    wrong = []
+    for path in sorted((REPO_ROOT / "profiling").rglob("*.py")) + sorted((REPO_ROOT / "dashboard").rglob("*.py")):
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        if relative.startswith(allowed):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            wrong += [f"{relative} imports {n}" for n in names if n == "profiling.trace" or
+                      n.startswith("profiling.trace.")]
+    assert not wrong, wrong
