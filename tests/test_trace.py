@@ -21,6 +21,9 @@ from profiling import api
 from profiling.audio.playback import PlaybackSettings, simulate_playback
 from profiling.cli.main import main
 from profiling.core.records import RunRecord
+from profiling.loadgen.client import ClientOptions
+from profiling.loadgen.runner import LoadTest
+from profiling.loadgen.targets import TargetSpec
 from profiling.store.results import ResultsStore
 from profiling.trace import TraceBuilder, resolve_kind, runs_trace, trace_for
 from profiling.trace.profiles import merge_torch_trace
@@ -105,6 +108,34 @@ def test_a_partial_overlap_opens_a_second_track_and_nested_slices_share_one() ->
     trace = builder.to_dict()
     check_trace(trace)
     assert sorted(threads(trace).values()) == ["work", "work (2)"]
+
+
+def test_any_order_of_slices_keeps_every_track_properly_nested() -> None:
+    import random
+
+    rng = random.Random(7)
+    for trial in range(300):
+        builder = TraceBuilder("random")
+        lane = builder.lane(builder.process("p"), "work")
+        slices = [(rng.randint(0, 50) / 10, rng.randint(0, 20) / 10) for _ in range(rng.randint(1, 40))]
+        if trial % 3 == 0:
+            slices.sort(key=lambda s: (s[0], -s[1]))  # the usual order: parents first
+        elif trial % 3 == 1:
+            slices.sort(key=lambda s: s[0])
+        for start, duration in slices:
+            lane.add("slice", "t", start, duration)
+        check_trace(builder.to_dict())
+
+
+def test_a_run_after_a_long_batch_is_placed_without_rescanning_the_track() -> None:
+    builder = TraceBuilder("long")
+    lane = builder.lane(builder.process("p"), "runs")
+    for run in range(3000):  # in start order, as runs and their stages arrive: one track, nothing rescanned
+        lane.add("run", "run", run * 1.0, 0.9)
+        for stage in range(6):
+            lane.add("stage", "stage", run + stage * 0.1, 0.1)
+    assert len(threads(builder.to_dict())) == 1
+    assert all(track._ordered for track in lane._tracks)
 
 
 # --- runs and batches -----------------------------------------------------------------------------------------
@@ -255,6 +286,10 @@ def test_torch_profilers_trace_is_merged_on_the_lab_clock(store: ResultsStore, o
     ranges = [e for e in timed if e["name"].startswith("stage:")]
     run = next(r for r in timed if r["cat"] == "run" and r["args"]["run_id"] == merged["run_id"])
     assert all(run["ts"] - 1000 <= e["ts"] <= run["ts"] + run["dur"] + 1000 for e in ranges)
+    # from the store, by the profiled run's id: the same merge
+    stored = trace_for(None, merged["run_id"], store)
+    assert [m["anchor_stage"] for m in stored["otherData"]["torch_traces"]] == [anchor]
+    assert sum(e["name"].startswith("stage:") for e in check_trace(stored)) == len(ranges)
 
 
 def test_merging_needs_the_anchor_on_both_sides(benched: api.BenchRun) -> None:
@@ -267,7 +302,11 @@ def test_merging_needs_the_anchor_on_both_sides(benched: api.BenchRun) -> None:
 # --- load tests -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def loaded(store: ResultsStore) -> api.LoadRun:
-    return api.load("piper", rates=(2.0,), duration_s=2.0, max_requests=5, warmup=0, store=store, **PIPER)
+    """Three users at once on one worker that keeps no queue: the first is served, the others mostly refused."""
+    target = TargetSpec(kind="lab", engine="piper", workers=1, queue_size=0,
+                        knobs=tuple((k, str(v).lower()) for k, v in PIPER.items()))
+    test = LoadTest(target=target, users=(3,), duration_s=2.0, max_requests=10, client=ClientOptions(warmup=0))
+    return api.run_load(test, store=store)
 
 
 def test_a_load_trace_lines_up_client_and_server_per_request(loaded: api.LoadRun, store: ResultsStore) -> None:
@@ -282,8 +321,9 @@ def test_a_load_trace_lines_up_client_and_server_per_request(loaded: api.LoadRun
     workers = {pid for pid, name in procs.items() if name.startswith("server worker")}
     assert len(workers) == 1  # one process per worker; this server has one
     rows = [r for run in loaded.result.runs for r in run.rows]
-    assert rows and all(r.ok for r in rows)
-    for row in rows:
+    ok = [r for r in rows if r.ok]
+    assert ok and all(r.ok or r.http_status == 429 for r in rows)
+    for row in ok:
         lane = {tid for (pid, tid), name in names.items() if pid == client and row.request_id[:12] in name}
         mine = [e for e in timed if e["pid"] == client and e["tid"] in lane]
         (request,) = [e for e in mine if e["cat"] == "client.request"]
@@ -301,6 +341,19 @@ def test_a_load_trace_lines_up_client_and_server_per_request(loaded: api.LoadRun
         assert stages and all(inside(s, serve) for s in stages)
         queue = [e for e in server if e["cat"] == "server.queue"]
         assert len(queue) == 1 and queue[0]["ts"] + queue[0]["dur"] <= serve["ts"] + EPS_US
+
+
+def test_refusals_are_instants_on_both_sides(loaded: api.LoadRun) -> None:
+    trace = loaded.trace()
+    timed = check_trace(trace)
+    refused = [r for run in loaded.result.runs for r in run.rows if r.http_status == 429]
+    assert refused, "three users on a worker without a queue: someone is refused"
+    client = [e for e in timed if e["cat"] == "refusal" and e["pid"] == 1]
+    assert sorted(e["args"]["request_id"] for e in client) == sorted(r.request_id for r in refused)
+    assert all(e["ph"] == "i" and e["name"] == "refused (429)" for e in client)
+    door = [pid for pid, name in processes(trace).items() if name.startswith("server: refused")]
+    server = [e for e in timed if e["cat"] == "refusal" and e["pid"] in door]
+    assert sorted(e["args"]["request_id"] for e in server) == sorted(r.request_id for r in refused)
 
 
 def test_a_null_target_load_trace_has_client_lanes_only(tmp_path: Path) -> None:

@@ -87,17 +87,49 @@ TraceEvent = CompleteEvent | InstantEvent | MetadataEvent
 
 @dataclass
 class _Track:
+    """The slices on one thread. Slices mostly arrive in start order (a run, then its stages); while they do,
+    ``_open`` holds the ends of the slices containing the latest start, innermost last, and a check is O(1).
+    A slice arriving earlier than the latest start switches the track to the plain scan over every slice."""
+
     tid: int
     spans: list[tuple[int, int]] = field(default_factory=list)  # (start ns, end ns)
+    _open: list[int] = field(default_factory=list)
+    _last: int = -(2**62)
+    _ordered: bool = True
 
     def fits(self, start: int, end: int) -> bool:
         """Disjoint from, inside, or around every slice already here (never a partial overlap)."""
+        if self._in_order(start, end):
+            return True
+        if self._ordered and start > self._last:
+            return False  # a later start crossing the innermost open slice's end: a partial overlap
+        return self._scan(start, end)
+
+    def _in_order(self, start: int, end: int) -> bool:
+        """No slice here starts after ``start`` and the new one ends inside the innermost slice still open
+        at ``start`` (or none is open): it nests in all of them, and the open list stays exact."""
+        if not self._ordered or start < self._last:
+            return False
+        inner = next((e for e in reversed(self._open) if e > start), None)
+        return inner is None or end <= inner
+
+    def _scan(self, start: int, end: int) -> bool:
         for s, e in self.spans:
             disjoint = end <= s or e <= start
             nested = (s <= start and end <= e) or (start <= s and e <= end)
             if not (disjoint or nested):
                 return False
         return True
+
+    def put(self, start: int, end: int) -> None:
+        if self._in_order(start, end):
+            while self._open and self._open[-1] <= start:
+                self._open.pop()
+            self._open.append(end)
+            self._last = start
+        else:
+            self._ordered = False
+        self.spans.append((start, end))
 
 
 class Lane:
@@ -127,7 +159,7 @@ class Lane:
         start = _ns(start_s)
         end = max(start, _ns(start_s + max(0.0, duration_s)))
         track = next((t for t in self._tracks if t.fits(start, end)), None) or self._new_track()
-        track.spans.append((start, end))
+        track.put(start, end)
         self._trace.add(CompleteEvent(name, cat, _us(start), _us(end - start), self.pid, track.tid,
                                       _clean(args or {})))
         return track.tid
