@@ -57,10 +57,11 @@ from profiling.store.results import ResultsStore
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
 from profiling.sweeps.execute import ExecutorChoice, SweepOutcome, SweepProgressCallback, run_sweep
 from profiling.sweeps.spec import SweepSpec, load_sweep_spec, spec_from_mapping
+from profiling.trace import LoadRate, load_trace, profile_trace, runs_trace, trace_for, write_trace
 
 __all__ = [
     "BenchRun", "LoadRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
-    "bench", "default_device", "device_for", "load", "profile", "runs", "stream", "sweep",
+    "bench", "default_device", "device_for", "load", "profile", "runs", "stream", "sweep", "trace", "trace_for",
 ]
 
 #: Chunker choices for ``stream``: the lab's text chunker (one synthesis per chunk) or the engine's own.
@@ -232,6 +233,13 @@ def stream_request(
 # --- results -------------------------------------------------------------------------------------------------
 
 
+def _traced(trace: dict[str, Any], path: Path | str | None) -> dict[str, Any]:
+    """The trace dict, also written as JSON to ``path`` when one is given."""
+    if path is not None:
+        write_trace(trace, path)
+    return trace
+
+
 def records_dataframe(records: list[RunRecord]) -> pd.DataFrame:
     """One row per run with the store's headline columns (warm-ups included, flagged)."""
     rows = [{
@@ -286,6 +294,11 @@ class BenchRun:
 
     def plot_ttfa(self) -> go.Figure:
         return ttfa_figure(self.records, next((m for m in self.result.metric_summary if m.name == "ttfa_s"), None))
+
+    def trace(self, path: Path | str | None = None) -> dict[str, Any]:
+        """The runs as a Chrome trace (Perfetto, chrome://tracing): stages nested in each run, the load before
+        the first; streams add chunk synthesis beside playback. Written to ``path`` (JSON) when given."""
+        return _traced(runs_trace(self.records, f"batch {self.batch_id}"), path)
 
 
 @dataclass(frozen=True)
@@ -432,6 +445,14 @@ class ProfileRun:
                              yaxis_title="time ratio", template="plotly_white", height=340)
         return figure
 
+    def trace(self, path: Path | str | None = None) -> dict[str, Any]:
+        """Plain and profiled runs with their stages, torch.profiler's own trace merged on the same clock
+        where it ran (docs/traces.md). Written to ``path`` (JSON) when given."""
+        records = [*self.report.baseline, *(r for result in self.report.results for r in result.records)]
+        torch_traces = [a.path for result in self.report.results for a in result.artifacts
+                        if a.kind == "torch:chrome_trace"]
+        return _traced(profile_trace(records, torch_traces, f"profile {self.report.engine}"), path)
+
 
 def run_profile_request(
     request: ProfileRequest, *, data_dir: Path | str | None = None, save: bool = True,
@@ -488,6 +509,11 @@ class SweepRun:
     def plot(self, x: str = "config_label", color: str = "precision") -> go.Figure:
         return plots.rtf_box(self.to_dataframe(), x=x, color=color)
 
+    def trace(self, path: Path | str | None = None) -> dict[str, Any]:
+        """One track per scheduler unit, every run (warm-ups too) with its load and stages. Written to ``path``
+        (JSON) when given."""
+        return _traced(trace_for("sweep", self.name, self.store), path)
+
 
 def sweep(
     spec: SweepSpec | Mapping[str, Any] | Path | str, *, data_dir: Path | str | None = None,
@@ -541,6 +567,13 @@ class LoadRun:
         capacity = self.result.capacity
         at = capacity.users if self.test.users else capacity.rate_per_s
         return load_plots.latency_vs_load(self.to_dataframe(), self.test.slo.ttfa_ms, at)
+
+    def trace(self, path: Path | str | None = None) -> dict[str, Any]:
+        """One track per request, client and server side by side on the client's clock, one process per server
+        worker (docs/traces.md). Written to ``path`` (JSON) when given."""
+        rates = [LoadRate(run.schedule.label, run.started_unix, [asdict(row) for row in run.rows], run.server)
+                 for run in self.result.runs]
+        return _traced(load_trace(rates, f"load test {self.result.test_id or self.test.target.label}"), path)
 
 
 def load(
@@ -605,4 +638,11 @@ class Runs:
 
 def runs(data_dir: Path | str | None = None) -> Runs:
     return Runs(open_store(data_dir))
+
+
+def trace(ident: str, path: Path | str | None = None, *, kind: str | None = None,
+          data_dir: Path | str | None = None, store: ResultsStore | None = None) -> dict[str, Any]:
+    """A stored run, batch, stream, profile, load test or sweep as a Chrome trace (``kind`` None: found from
+    the id). ``trace_for(kind, id, store)`` is the same for callers holding a store (the dashboard)."""
+    return _traced(trace_for(kind, ident, store or open_store(data_dir)), path)
 

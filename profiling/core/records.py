@@ -12,7 +12,7 @@ from engines.base import SynthesisSettings, Voice
 from profiling.audio.joins import JoinCheck
 from profiling.audio.playback import PlaybackReport
 from profiling.core.environment import EnvironmentInfo
-from profiling.core.timer import StageTiming
+from profiling.core.timer import SpanTiming, StageTiming
 
 Annotation = str | float | int | bool
 
@@ -91,6 +91,10 @@ class RunRecord:
     convert_s: float | None = None
     #: The converter's model load, on the run that loaded it (a cache miss).
     convert_load_s: float | None = None
+    #: Every stage execution on the run's clock (0 = the measured window opened, as chunks' ``ready_s``),
+    #: and those of the load on the load's own clock (0 = the load began); empty for runs stored before.
+    spans: list[SpanTiming] = field(default_factory=list)
+    load_spans: list[SpanTiming] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -155,6 +159,8 @@ class RunRecord:
             environment=EnvironmentInfo(**data.pop("environment")),
             stages=[StageTiming(**s) for s in data.pop("stages")],
             load_stages=[StageTiming(**s) for s in data.pop("load_stages", [])],
+            spans=[SpanTiming(**s) for s in data.pop("spans", [])],
+            load_spans=[SpanTiming(**s) for s in data.pop("load_spans", [])],
             chunks=[ChunkTiming(**c) for c in data.pop("chunks")],
             playback=PlaybackReport.from_dict(p) if (p := data.pop("playback", None)) else None,
             joins=[JoinCheck(**j) for j in data.pop("joins", [])],

@@ -84,6 +84,23 @@ class StageTiming:
     peak_reserved_mb: float | None = None
 
 
+@dataclass(frozen=True)
+class SpanTiming:
+    """One execution of one stage as stored: when it started (seconds on the run's clock) and how long it took.
+
+    Kept beside the per-path totals so a run can be drawn as a timeline (``profiling.trace``).
+    """
+
+    path: str
+    depth: int
+    start_s: float
+    duration_s: float
+
+
+#: Spans kept per run: a very long stream can open a stage per chunk; the totals keep counting past this.
+MAX_SPANS_KEPT = 20_000
+
+
 class _StageContext:
     """A plain class, not @contextmanager: a generator per stage costs more."""
 
@@ -219,6 +236,13 @@ class StageTimer:
             StageTiming(path, int(calls), inclusive, exclusive, depth[path], *memory[path])
             for path, (calls, inclusive, exclusive) in totals.items()
         ]
+
+    def span_timings(self, since: float | None = None) -> list[SpanTiming]:
+        """Every span in start order; ``since`` (a ``clock()`` reading) re-bases them onto another origin,
+        e.g. the moment a run's measured window opened, so they share its chunk times' clock."""
+        shift = 0.0 if since is None else self._origin - since
+        ordered = sorted(self.spans, key=lambda s: (s.start_s, -s.duration_s))[:MAX_SPANS_KEPT]
+        return [SpanTiming(s.path, s.depth, s.start_s + shift, s.duration_s) for s in ordered]
 
     def elapsed(self) -> float:
         return self.clock() - self._origin

@@ -32,7 +32,7 @@ from profiling.core.nvml import GpuUsageReader
 from profiling.core.records import ChunkTiming, RunMode, RunRecord, RunStatus
 from profiling.core.rss import PeakRssSampler
 from profiling.core.stats import Summary, summarize_metrics, summarize_stages
-from profiling.core.timer import StageTimer, StageTiming
+from profiling.core.timer import SpanTiming, StageTimer, StageTiming
 from profiling.run.conversion import ConversionClock, ConverterLoad, ConverterPool, validate_conversion
 from profiling.run.zerogpu import gpu_entry
 from profiling.store.results import RunSink
@@ -69,6 +69,8 @@ class LoadReport:
     seconds: float
     stages: list[StageTiming]
     timing_mode: TimingMode
+    #: Each stage execution, 0 = the load began (what a trace draws).
+    spans: list[SpanTiming] = field(default_factory=list)
 
 
 @dataclass
@@ -166,7 +168,8 @@ class EnginePool:
             start = time.perf_counter()
             engine.load(settings, timer)
             timer.finish()
-            load = LoadReport(time.perf_counter() - start, timer.timings(), _applied_mode(timer))
+            load = LoadReport(time.perf_counter() - start, timer.timings(), _applied_mode(timer),
+                              timer.span_timings(since=start))
             self._engines[key] = engine
             return engine, load
 
@@ -298,6 +301,7 @@ def measure_run(
     if compiled is not None:
         record.recompiles, record.graph_breaks = compiled.frames, compiled.graph_breaks
     record.stages = timer.timings()
+    record.spans = timer.span_timings(since=start)  # on the chunks' clock: 0 = the measured window opened
     record.series = timer.series
     record.annotations = timer.annotations
     record.random_weights = engine.random_weights
@@ -378,6 +382,7 @@ def run_bench(
         record.load_s = load_s if index == 0 else None
         if index == 0 and load is not None:
             record.load_stages = list(load.stages)
+            record.load_spans = list(load.spans)
         if converter_load is not None:
             _note_converter_load(record, converter_load)
         record.annotations.setdefault("model_reused", load_s is None)

@@ -17,4 +17,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiling.cli.commands.profile",
     "profiling.cli.commands.serve",
     "profiling.cli.commands.load",
+    "profiling.cli.commands.trace",
 )
