@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from engines.errors import InputError
+from profiling import api
 from profiling.cli.main import main
 from profiling.loadgen.audible import TbOnsetDetector, first_loud_sample, tb_onset
 from profiling.loadgen.capacity_search import SearchSettings, search_capacity, step_schedule
 from profiling.loadgen.client import ClientOptions, RateRun, RequestRow, warmup_waves
 from profiling.loadgen.metrics import Distribution, RateMetrics, Slo, rate_metrics
 from profiling.loadgen.null_target import FaultSettings
-from profiling.loadgen.runner import LoadTest, run_load_test
 from profiling.loadgen.schedule import arrival_schedule
 from profiling.loadgen.targets import Target, TargetSpec
 from profiling.store.load import LoadStore
@@ -191,21 +191,21 @@ def test_search_step_runs_for_at_least_min_requests_and_settings_are_checked() -
 
 
 def test_capacity_search_on_a_null_target_with_a_known_capacity(tmp_path: Path) -> None:
-    # One slot held 100 ms per request: at most 10 req/s served. At 15 req/s the 30th request of a step waits
-    # about 30 x (1/10 - 1/15) = 1 s: far over the SLO, whatever the machine.
+    # One slot held 100 ms per request: at most 10 req/s served. At 15 req/s the 20th request of a step waits
+    # about 20 x (1/10 - 1/15) = 0.7 s: far over the SLO, whatever the machine.
     faults = FaultSettings(audio_s=0.2, chunk_ms=50, slots=1, service_ms=100)
-    test = LoadTest(target=TargetSpec(kind="null", faults=faults), rates=(5.0,), duration_s=1.0, text_set="short",
-                    slo=Slo(ttfa_ms=500), client=ClientOptions(warmup=1),
-                    find_capacity=SearchSettings(min_requests=30, max_steps=6, budget_s=120))
     store = ResultsStore(tmp_path / "results.db")
-    result = run_load_test(test, store)
-    search = result.search
+    run = api.find_capacity(null_target=True, faults=faults, start=5.0, min_requests=20, max_steps=5, budget_s=120,
+                            duration_s=1.0, text_set="short", slo_ttfa_ms=500, warmup=1, store=store)
+    result, search = run.result, run.capacity_search
     assert search is not None and search.capacity is not None, search and search.describe()
     assert 1.0 <= search.capacity < 15.0
     assert search.first_missed is None or search.first_missed.load > search.capacity
-    assert all(s.measured >= 30 for s in search.steps)
+    assert all(s.measured >= 20 for s in search.steps)
     assert math.isclose(search.streams_per_core, search.capacity * search.last_met.mean_audio_s / os.cpu_count())
     assert result.capacity.rate_per_s == search.capacity
+    frame = run.to_dataframe()
+    assert len(frame) == len(search.steps) and {"c100", "ttfa_tb_p95_s", "gap_p99_s", "refused_503"} <= set(frame)
     loads = LoadStore(store)
     stored = loads.capacity(result.test_id)
     assert stored is not None and stored["capacity"] == search.capacity
