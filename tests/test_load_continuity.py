@@ -237,3 +237,15 @@ def test_load_cli_refuses_bad_flags_in_one_line_exit_2(args: tuple[str, ...], me
     assert main(["load", *args, "--no-store"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+def test_a_store_from_before_the_capacity_table_still_reads(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "old.db")
+    loads = LoadStore(store)
+    test_id = loads.start_test("old", "null target", 0, {}, {})
+    with store.connect() as conn:  # as a store written before the capacity search existed
+        conn.execute("DROP TABLE load_capacity")
+    reopened = LoadStore(store)
+    assert reopened.capacity(test_id) is None
+    tests = reopened.tests()
+    assert list(tests["test_id"]) == [test_id] and tests["capacity"].isna().all()
