@@ -249,3 +249,14 @@ def test_a_store_from_before_the_capacity_table_still_reads(tmp_path: Path) -> N
     assert reopened.capacity(test_id) is None
     tests = reopened.tests()
     assert list(tests["test_id"]) == [test_id] and tests["capacity"].isna().all()
+
+
+def test_load_cli_finds_capacity_prints_the_steps_and_stores_it(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["load", "--null", "--find-capacity", "--rates", "40", "--min-requests", "10", "--max-steps", "2",
+                 "--duration", "0.2", "--slo-underruns", "any", "--quiet", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "capacity:" in out and "last met" in out and "underruns: any, C100 >= 99%" in out, out
+    assert "C100" in out and "tb p95" in out and "gap p99" in out
+    tests = LoadStore(ResultsStore(tmp_path)).tests()
+    assert len(tests) == 1 and tests["capacity"].iloc[0] >= 40
