@@ -542,6 +542,7 @@ class LoadRun:
                 "good_fraction": m.good_fraction, "admitted_good_fraction": m.admitted_good_fraction,
                 "refused_503": m.refused, "error_rate": m.error_rate, "underruns": m.underruns, "c100": m.c100,
                 "underrun_p95_ms": underrun.p95, "underrun_p99_ms": underrun.p99, "gap_p99_s": m.gap_p99_s,
+                "late_chunk_share": m.late_chunk_share,
                 "sustainable": m.sustainable, "client_limited": m.client_limited, "slo_met": m.slo_met,
             })
         return pd.DataFrame(rows)

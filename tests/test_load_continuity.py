@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,11 @@ def test_c100_underrun_percentiles_pooled_gaps_and_refusals_on_hand_made_rows() 
     assert math.isclose(m.gap_p99_s, 0.5) and math.isclose(m.gap_max_s, 0.5)
     assert m.refused == 1 and m.errors == {"http_503": 1}
     assert m.good_fraction == 4 / 5 and m.admitted_good_fraction == 1.0  # goodput both ways
+    assert m.late_chunk_share is None  # no server timelines
+    timelines = {"r0": {"chunks": [{"slack_s": 0.2}, {"slack_s": -0.05}]}, "r1": {"chunks": [{"ready_s": 1.0}]},
+                 "r2": {"chunks": [{"slack_s": None}, {"slack_s": 0.0}]}}
+    served = replace(_run(rows), server=timelines)
+    assert rate_metrics(served, Slo()).late_chunk_share == 1 / 3  # one late of three chunks with a deadline
 
 
 def test_slo_continuity_term_and_its_label() -> None:

@@ -151,6 +151,8 @@ class RateMetrics:
     #: 503 answers (admission refusals); goodput both ways: over every sent request, and over admitted ones.
     refused: int = 0
     admitted_good_fraction: float = math.nan
+    #: Server side (timelines that carry the scheduler's deadlines): share of chunks ready after their deadline.
+    late_chunk_share: float | None = None
 
     def dist(self, name: str) -> Distribution:
         return self.distributions[name]
@@ -211,6 +213,7 @@ def rate_metrics(run: RateRun, slo: Slo) -> RateMetrics:
     if client_limited:  # the offered rate was not really offered: it cannot count toward capacity
         reasons.append(f"client-limited (lag p95 {lag_p95 * 1000:.0f} ms)")
     queue, first_chunk, joined = _server_split(run, ok)
+    late = late_chunk_share(run, ok)
     server_cpu = run.server_cpu_s / run.wall_s if run.server_cpu_s is not None and run.wall_s > 0 else None
     closed = run.schedule.kind == "closed"
     return RateMetrics(
@@ -226,8 +229,17 @@ def rate_metrics(run: RateRun, slo: Slo) -> RateMetrics:
         queue_wait_p50_s=queue, server_first_chunk_p50_s=first_chunk, joined=joined,
         c100=c100, gap_p99_s=nearest_rank(gaps, 99) if gaps.size else math.nan,
         gap_max_s=float(gaps[-1]) if gaps.size else math.nan, refused=refused,
-        admitted_good_fraction=good / admitted if admitted else math.nan,
+        admitted_good_fraction=good / admitted if admitted else math.nan, late_chunk_share=late,
     )
+
+
+def late_chunk_share(run: RateRun, ok: Sequence[RequestRow]) -> float | None:
+    """Chunks with a negative slack (ready after the policy's deadline) over chunks with one; None when no
+    timeline says (an older server, or a policy without deadlines). Read with .get: old timelines lack it."""
+    slacks = [chunk.get("slack_s") for row in ok for chunk in (run.server.get(row.request_id) or {}).get("chunks", [])
+              if isinstance(chunk, dict)]
+    known = [s for s in slacks if s is not None]
+    return sum(s < 0 for s in known) / len(known) if known else None
 
 
 def pooled_gaps(rows: Sequence[RequestRow]) -> np.ndarray:
