@@ -207,6 +207,7 @@ def result_outputs(ctx: DashboardContext, test: LoadTest, result: LoadResult) ->
     rates, requests = loads.rates(result.test_id), loads.requests(result.test_id)
     if len(rates) == len(result.metrics):  # the stored table keeps the lab rule's TTFA; add tts_bench's
         rates["ttfa_tb_p95_s"] = [m.dist("audible_ttfa_tb_s").p95 for m in result.metrics]
+    rates = rates.sort_values(["users", "offered_per_s"], kind="stable")  # a search runs loads out of order
     cap = result.capacity.rate_per_s if result.capacity.rate_per_s is not None else result.capacity.users
     answer = result.search.describe() if result.search is not None else result.capacity.describe()
     status = f"{OK_PREFIX} {test.target.label}: {answer} (stored as {result.test_id})"

@@ -556,7 +556,9 @@ class LoadRun:
         """Audible TTFA percentiles against offered load, with the SLO line and the capacity marked."""
         capacity = self.result.capacity
         at = capacity.users if self.test.users else capacity.rate_per_s
-        return load_plots.latency_vs_load(self.to_dataframe(), self.test.slo.ttfa_ms, at)
+        # A capacity search runs its loads out of order: draw them by load.
+        frame = self.to_dataframe().sort_values(["users", "offered_per_s"], kind="stable")
+        return load_plots.latency_vs_load(frame, self.test.slo.ttfa_ms, at)
 
 
 def _load_test(
