@@ -44,8 +44,10 @@ from profiling.audio.playback import PlaybackSettings
 from profiling.core.device import TimingMode
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import Summary, measured
+from profiling.loadgen.capacity_search import CapacitySearch, SearchSettings
 from profiling.loadgen.client import ClientOptions
 from profiling.loadgen.metrics import RateMetrics, Slo
+from profiling.loadgen.null_target import FaultSettings
 from profiling.loadgen.runner import LoadProgress, LoadResult, LoadTest, run_load_test
 from profiling.loadgen.targets import TargetSpec
 from profiling.profilers import parse_profiler_names
@@ -61,7 +63,8 @@ from profiling.trace import LoadRate, load_trace, profile_trace, runs_trace, tra
 
 __all__ = [
     "BenchRun", "LoadRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
-    "bench", "default_device", "device_for", "load", "profile", "runs", "stream", "sweep", "trace", "trace_for",
+    "bench", "default_device", "device_for", "find_capacity", "load", "profile", "runs", "stream", "sweep", "trace",
+    "trace_for",
 ]
 
 #: Chunker choices for ``stream``: the lab's text chunker (one synthesis per chunk) or the engine's own.
@@ -542,18 +545,32 @@ class LoadRun:
     result: LoadResult
     store: ResultsStore | None
 
+    @property
+    def capacity_search(self) -> CapacitySearch | None:
+        """The capacity search (``find_capacity``): capacity, last met and first missed step, streams per core."""
+        return self.result.search
+
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per offered load (rate or users): percentiles, throughput, goodput, errors, SLO."""
+        """One row per offered load (rate or users): percentiles, continuity, throughput, goodput, errors, SLO.
+
+        ``ttfa_*`` is audible TTFA by the lab's rule (first sample > 0.02 full scale), ``ttfa_tb_*`` by
+        tts_bench's (two 20 ms frames >= -45 dBFS); docs/load_methodology.md defines every column.
+        """
         rows = []
         for m in self.result.metrics:
-            ttfa, e2e = m.dist("audible_ttfa_s"), m.dist("e2e_s")
+            ttfa, tb, e2e = m.dist("audible_ttfa_s"), m.dist("audible_ttfa_tb_s"), m.dist("e2e_s")
+            underrun = m.dist("underrun_max_ms")
             rows.append({
                 "load": m.label, "offered_per_s": m.offered_per_s, "users": m.users, "sent": m.sent, "ok": m.ok,
                 "ttfa_p50_s": ttfa.p50, "ttfa_p95_s": ttfa.p95, "ttfa_p99_s": ttfa.p99,
+                "ttfa_tb_p50_s": tb.p50, "ttfa_tb_p95_s": tb.p95, "ttfa_tb_p99_s": tb.p99,
                 "e2e_p50_s": e2e.p50, "e2e_p95_s": e2e.p95, "e2e_p99_s": e2e.p99,
                 "throughput_per_min": m.throughput_per_min, "goodput_per_min": m.goodput_per_min,
-                "error_rate": m.error_rate, "underruns": m.underruns, "sustainable": m.sustainable,
-                "client_limited": m.client_limited, "slo_met": m.slo_met,
+                "good_fraction": m.good_fraction, "admitted_good_fraction": m.admitted_good_fraction,
+                "refused_503": m.refused, "error_rate": m.error_rate, "underruns": m.underruns, "c100": m.c100,
+                "underrun_p95_ms": underrun.p95, "underrun_p99_ms": underrun.p99, "gap_p99_s": m.gap_p99_s,
+                "late_chunk_share": m.late_chunk_share,
+                "sustainable": m.sustainable, "client_limited": m.client_limited, "slo_met": m.slo_met,
             })
         return pd.DataFrame(rows)
 
@@ -566,7 +583,9 @@ class LoadRun:
         """Audible TTFA percentiles against offered load, with the SLO line and the capacity marked."""
         capacity = self.result.capacity
         at = capacity.users if self.test.users else capacity.rate_per_s
-        return load_plots.latency_vs_load(self.to_dataframe(), self.test.slo.ttfa_ms, at)
+        # A capacity search runs its loads out of order: draw them by load.
+        frame = self.to_dataframe().sort_values(["users", "offered_per_s"], kind="stable")
+        return load_plots.latency_vs_load(frame, self.test.slo.ttfa_ms, at)
 
     def trace(self, path: Path | str | None = None) -> dict[str, Any]:
         """One track per request, client and server side by side on the client's clock, one process per server
@@ -576,29 +595,88 @@ class LoadRun:
         return _traced(load_trace(rates, f"load test {self.result.test_id or self.test.target.label}"), path)
 
 
+def _load_test(
+    engine: str, rates: Sequence[float], users: Sequence[int], workers: int, duration_s: float, max_requests: int,
+    url: str, null_target: bool, device: str, seed: int, text_set: str, warmup: int, warmup_concurrency: int,
+    convert: str, convert_knobs: Mapping[str, KnobValue] | None, serving: Mapping[str, Any], slo: Slo,
+    find: SearchSettings | None, voice: str, knobs: Mapping[str, KnobValue], faults: FaultSettings | None,
+) -> LoadTest:
+    kind = "url" if url else "null" if null_target else "lab"
+    spec = TargetSpec(kind=kind, engine=engine, workers=workers, device=device, faults=faults or FaultSettings(),
+                      knobs=tuple((k, str(v)) for k, v in knobs.items()), url=url, convert=convert,
+                      convert_knobs=tuple((k, str(v)) for k, v in (convert_knobs or {}).items()), **serving)
+    return LoadTest(target=spec, rates=tuple(float(r) for r in rates), users=tuple(int(u) for u in users),
+                    duration_s=duration_s, max_requests=max_requests, seed=seed, text_set=text_set,
+                    client=ClientOptions(warmup=warmup, warmup_concurrency=warmup_concurrency, voice=voice),
+                    slo=slo, find_capacity=find)
+
+
+def _serving(precision: str | None, policy: str | None, chunker: str | None, first_chunk_chars: int | None,
+             chunk_chars: int | None, sentence_only_after_s: float | None, ttfa_target_ms: float | None,
+             admit: str | None) -> dict[str, Any]:
+    """The lab server's settings given (None keeps TargetSpec's default)."""
+    given = dict(precision=precision, policy=policy, chunker=chunker, first_chunk_chars=first_chunk_chars,
+                 chunk_chars=chunk_chars, sentence_only_after_s=sentence_only_after_s,
+                 ttfa_target_ms=ttfa_target_ms, admit=admit)
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def load(
     engine: str = DEFAULT_ENGINE, rates: Sequence[float] = (1.0,), *, users: Sequence[int] = (), workers: int = 1,
     duration_s: float = 20.0, max_requests: int = 1000, url: str = "", null_target: bool = False,
-    device: str = "cpu", slo_ttfa_ms: float = 800.0, seed: int = 0, text_set: str = "medium",
-    warmup: int = 2, data_dir: Path | str | None = None, store: ResultsStore | None = None, save: bool = True,
+    device: str = "cpu", slo_ttfa_ms: float = 800.0, slo_percentile: int = 95, slo_underruns: int | None = 0,
+    slo_error_rate: float = 0.0, slo_c100: float = 0.99, slo_max_underrun_ms: float | None = None,
+    seed: int = 0, text_set: str = "medium", warmup: int = 2, warmup_concurrency: int = 4, voice: str = "default",
+    precision: str | None = None, policy: str | None = None, chunker: str | None = None,
+    first_chunk_chars: int | None = None, chunk_chars: int | None = None, sentence_only_after_s: float | None = None,
+    ttfa_target_ms: float | None = None, admit: str | None = None,
+    find_capacity: bool | SearchSettings = False, faults: FaultSettings | None = None,
+    data_dir: Path | str | None = None, store: ResultsStore | None = None, save: bool = True,
     progress: LoadProgress | None = None, convert: str = "", convert_knobs: Mapping[str, KnobValue] | None = None,
     **knobs: KnobValue,
 ) -> LoadRun:
     """A load test: ``engine`` served here (``workers`` replicas, knobs as keywords), the null target, or a
     loopback ``url``; open-loop ``rates`` (requests/s) or closed-loop ``users``; every loop bounded by
     ``duration_s`` and ``max_requests``. ``convert="rvc"``: the served engine's every chunk goes through that
-    stage (``convert_knobs``) before it is sent.
+    stage (``convert_knobs``) before it is sent. ``precision`` .. ``admit``: the lab server's ``serve`` flags
+    (None = serve's default). The SLO: ``slo_*`` (``slo_underruns=None``: underruns not counted, continuity
+    judged by ``slo_c100``). ``find_capacity=True`` (or ``SearchSettings``): search the capacity instead,
+    ``rates``/``users`` giving the start (see ``find_capacity``). ``faults``: the null target's behaviour.
 
     >>> load("piper", rates=(1, 2, 4), workers=2, duration_s=20).to_dataframe()  # doctest: +SKIP
     """
-    kind = "url" if url else "null" if null_target else "lab"
-    spec = TargetSpec(kind=kind, engine=engine, workers=workers, device=device,
-                      knobs=tuple((k, str(v)) for k, v in knobs.items()), url=url, convert=convert,
-                      convert_knobs=tuple((k, str(v)) for k, v in (convert_knobs or {}).items()))
-    test = LoadTest(target=spec, rates=tuple(float(r) for r in rates), users=tuple(int(u) for u in users),
-                    duration_s=duration_s, max_requests=max_requests, seed=seed, text_set=text_set,
-                    client=ClientOptions(warmup=warmup), slo=Slo(ttfa_ms=slo_ttfa_ms))
+    find = find_capacity if isinstance(find_capacity, SearchSettings) else SearchSettings() if find_capacity \
+        else None
+    slo = Slo(ttfa_ms=slo_ttfa_ms, percentile=slo_percentile, max_underruns=slo_underruns,
+              max_error_rate=slo_error_rate, min_c100=slo_c100, max_underrun_ms=slo_max_underrun_ms)
+    serving = _serving(precision, policy, chunker, first_chunk_chars, chunk_chars, sentence_only_after_s,
+                       ttfa_target_ms, admit)
+    test = _load_test(engine, rates, users, workers, duration_s, max_requests, url, null_target, device, seed,
+                      text_set, warmup, warmup_concurrency, convert, convert_knobs, serving, slo, find, voice, knobs,
+                      faults)
+    test.check()
     return run_load(test, store=store or (open_store(data_dir) if save else None), progress=progress)
+
+
+def find_capacity(
+    engine: str = DEFAULT_ENGINE, *, start: float | None = None, users: bool = False, min_requests: int = 100,
+    max_steps: int = 8, resolution: float = 0.05, factor: float = 1.5, max_step_s: float = 600.0,
+    budget_s: float = 3600.0, **load_args: Any,
+) -> LoadRun:
+    """The largest open-loop rate (``users=True``: closed-loop user count) meeting the SLO, each step at least
+    ``min_requests`` measured requests; every other keyword as ``load``. ``.capacity_search`` holds the
+    capacity, the bracketing steps and streams per core; every step is stored as a load.
+
+    >>> find_capacity("piper", workers=2, min_requests=100).capacity_search.describe()  # doctest: +SKIP
+    """
+    settings = SearchSettings(min_requests=min_requests, max_steps=max_steps, resolution=resolution, factor=factor,
+                              start=start, max_step_s=max_step_s, budget_s=budget_s)
+    if users:
+        load_args.setdefault("users", (int(start or 1),))
+        load_args["rates"] = ()
+    else:
+        load_args.setdefault("rates", ())
+    return load(engine, find_capacity=settings, **load_args)
 
 
 def run_load(test: LoadTest, *, store: ResultsStore | None = None, progress: LoadProgress | None = None,

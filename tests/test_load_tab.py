@@ -38,3 +38,42 @@ def test_load_tab_bad_input_is_one_visible_line(server: DashboardServer, client:
                             ({"duration": 5000}, "duration must be in")]:
         status = load_test(client, **changes)[STATUS]
         assert status.startswith(ERROR_PREFIX) and reason in status and "\n" not in status, status
+
+
+CAPACITY = 6
+
+
+def test_load_tab_finds_capacity_and_shows_the_search(server: DashboardServer, client: Client) -> None:
+    result = client.predict(kind="null target", engine="piper", workers=1, knobs="", url="", rates="20", users="",
+                            duration=0.3, max_requests=50, slo_ms=800, text_set="short", find_capacity=True,
+                            min_requests=8, max_steps=2, api_name="/load_test")
+    assert result[STATUS].startswith(OK_PREFIX) and "capacity" in result[STATUS], result[STATUS]
+    assert "last met" in result[CAPACITY] and result[CAPACITY].count("| met") >= 1, result[CAPACITY]
+    header = result[TABLE]["headers"]
+    assert {"C100 %", "TTFA tb p95 ms", "gap p99 ms", "503", "good % admitted"} <= set(header)
+    stored = LoadStore(ResultsStore(server.data_dir)).tests()
+    assert stored["capacity"].notna().sum() == 1
+
+
+def test_load_tab_refuses_bad_serving_settings_visibly(server: DashboardServer, client: Client) -> None:
+    base = {"kind": "lab engine", "engine": "piper", "workers": 1, "knobs": "", "url": "", "rates": "1",
+            "users": "", "duration": 1, "max_requests": 5, "slo_ms": 800, "text_set": "short"}
+    for changes, reason in [({"policy": "lifo"}, "unknown policy"), ({"voice": " "}, "enter a voice name"),
+                            ({"first_chunk_chars": 0}, "first chunk chars"),
+                            ({"find_capacity": True, "min_requests": 0}, "min requests"),
+                            ({"slo_c100": 2}, "C100")]:
+        status = client.predict(**{**base, **changes}, api_name="/load_test")[STATUS]
+        assert status.startswith(ERROR_PREFIX) and reason in status and "\n" not in status, status
+
+
+def test_each_engine_gets_only_its_own_changed_knobs() -> None:
+    from dashboard.controls import knobs_from_named
+    from dashboard.load_tab import changed_knobs, streaming_views
+
+    views = {v.name: v for v in streaming_views()}
+    named = {"piper__deterministic": True, "piper__length_scale": 1.0, "piper__intra_op_threads": 1.0}
+    piper = views["piper"].capabilities.knobs
+    assert changed_knobs(piper, knobs_from_named("piper", named)) == {"deterministic": "true", "intra_op_threads": "1"}
+    for name, view in views.items():
+        if name != "piper":  # Piper's knobs never reach another engine
+            assert changed_knobs(view.capabilities.knobs, knobs_from_named(name, named)) == {}

@@ -20,12 +20,10 @@ import numpy as np
 
 from profiling.audio.pcm import WAV_HEADER_BYTES, parse_wav_header
 from profiling.audio.playback import PlaybackSettings, simulate_playback
+from profiling.loadgen.audible import TbOnsetDetector, first_loud_sample
 from profiling.loadgen.schedule import Schedule
 from profiling.loadgen.targets import Target
 
-#: Full-scale fraction above which a sample counts as audible (the lab's silence threshold, JoinSettings).
-AUDIBLE_THRESHOLD = 0.02
-_AUDIBLE_INT16 = int(AUDIBLE_THRESHOLD * 32767)
 #: Body reads kept per request for the timeline plot (later reads are merged into the last kept one).
 MAX_READS_KEPT = 400
 
@@ -35,7 +33,10 @@ class ClientOptions:
     voice: str = "default"
     response_format: str = "pcm"
     model: str | None = None
+    #: Warm-up requests before each load's clock starts (0 = none). The first wave is the text set's
+    #: longest prompt sent concurrently, once per worker (lab target) or ``warmup_concurrency`` at once.
     warmup: int = 2
+    warmup_concurrency: int = 4
     max_in_flight: int = 256
     #: HTTP connections the client may hold at once (default: max_in_flight).
     connections: int | None = None
@@ -68,7 +69,8 @@ class RequestRow:
     lag_s: float | None = None
     ttfb_s: float | None = None  # this and below: from dispatch
     first_playable_s: float | None = None
-    audible_ttfa_s: float | None = None
+    audible_ttfa_s: float | None = None  # the lab's rule: first sample above 0.02 full scale
+    audible_ttfa_tb_s: float | None = None  # tts_bench's rule: 2 frames of 20 ms >= -45 dBFS RMS
     leading_silence_s: float | None = None
     e2e_s: float | None = None
     audio_s: float = 0.0
@@ -76,9 +78,13 @@ class RequestRow:
     xrt: float | None = None
     gap_p50_s: float | None = None
     gap_p95_s: float | None = None
+    gap_p99_s: float | None = None
     gap_max_s: float | None = None
     underruns: int | None = None
     stall_s: float | None = None
+    #: The longest underrun and all underruns together (ms) in the simulated player; 0 when none.
+    underrun_max_ms: float | None = None
+    underrun_total_ms: float | None = None
     bytes: int = 0
     #: (seconds from dispatch, bytes) per body read, for the per-request timeline.
     reads: tuple[tuple[float, int], ...] = ()
@@ -125,6 +131,9 @@ class _Body:
         self.first_sample_at: float | None = None
         self.audible_at: float | None = None
         self.audible_index: int | None = None
+        self.tb: TbOnsetDetector | None = None
+        self.tb_at: float | None = None
+        self.tb_index: int | None = None
         self.reads: list[tuple[float, int]] = []  # (time, samples) of reads that carried audio
 
     def feed(self, data: bytes, at: float) -> None:
@@ -146,11 +155,25 @@ class _Body:
         if self.first_sample_at is None:
             self.first_sample_at = at
         if self.audible_at is None:
-            loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > _AUDIBLE_INT16)
-            if loud.size:
-                self.audible_at, self.audible_index = at, self.samples + int(loud[0])
+            loud = first_loud_sample(samples)
+            if loud is not None:
+                self.audible_at, self.audible_index = at, self.samples + loud
         self.samples += len(samples)
         self.reads.append((at, len(samples)))
+        if self.tb_index is None and self.sample_rate:
+            self.tb = self.tb or TbOnsetDetector(self.sample_rate)
+            onset = self.tb.feed(samples)
+            if onset is not None:  # the onset frame may have begun in an earlier read
+                self.tb_index, self.tb_at = onset, self._read_time(onset)
+
+    def _read_time(self, index: int) -> float:
+        """Arrival of the read holding sample ``index``."""
+        end = self.samples
+        for at, count in reversed(self.reads):
+            end -= count
+            if index >= end:
+                return at
+        return self.reads[0][0]
 
     def finish(self) -> None:
         if self.wav and len(self.header) < WAV_HEADER_BYTES:
@@ -254,6 +277,7 @@ def _finished_row(row: RequestRow, body: _Body, dispatch: float, first_byte: flo
     leading = body.audible_index / rate if body.audible_index is not None else audio_s
     report = simulate_playback(ready, durations, playback, leading_silence_s=leading)
     gaps = np.diff(ready)
+    stalls = [u.duration_s * 1000 for u in report.underruns]
     e2e = end - dispatch
     span = end - (first_byte or end)
     reads = [(r, n * 2) for r, (_, n) in zip(ready, body.reads, strict=True)]
@@ -265,22 +289,41 @@ def _finished_row(row: RequestRow, body: _Body, dispatch: float, first_byte: flo
         ttfb_s=None if first_byte is None else first_byte - dispatch,
         first_playable_s=None if body.first_sample_at is None else body.first_sample_at - dispatch,
         audible_ttfa_s=None if body.audible_at is None else body.audible_at - dispatch,
+        audible_ttfa_tb_s=None if body.tb_at is None else body.tb_at - dispatch,
         leading_silence_s=leading, e2e_s=e2e, audio_s=audio_s,
         rtf=e2e / audio_s if audio_s > 0 else None, xrt=audio_s / span if span > 0 else None,
         gap_p50_s=float(np.percentile(gaps, 50)) if gaps.size else None,
         gap_p95_s=float(np.percentile(gaps, 95)) if gaps.size else None,
+        gap_p99_s=float(np.percentile(gaps, 99)) if gaps.size else None,
         gap_max_s=float(gaps.max()) if gaps.size else None,
         underruns=report.underrun_count, stall_s=report.total_stall_s, bytes=body.samples * 2,
+        underrun_max_ms=max(stalls, default=0.0), underrun_total_ms=float(sum(stalls)),
         reads=tuple(reads),
     )
 
 
-def _new_row(index: int, schedule: Schedule, options: ClientOptions, texts: Sequence[tuple[str, str]],
-             ideal_s: float) -> tuple[RequestRow, str]:
-    text_id, text = texts[index % len(texts)]
-    row = RequestRow(request_id=f"ld-{uuid.uuid4().hex[:16]}", index=index, warmup=index < options.warmup,
+def _new_row(index: int, texts: Sequence[tuple[str, str]], text_index: int, ideal_s: float,
+             warmup: bool = False) -> tuple[RequestRow, str]:
+    text_id, text = texts[text_index % len(texts)]
+    row = RequestRow(request_id=f"ld-{uuid.uuid4().hex[:16]}", index=index, warmup=warmup,
                      text_id=text_id, text_chars=len(text), ideal_s=ideal_s)
     return row, text
+
+
+def warmup_waves(options: ClientOptions, target: Target, texts: Sequence[tuple[str, str]]) -> list[list[int]]:
+    """Text indexes of the warm-up, wave by wave (each wave sent concurrently, waves in turn).
+
+    The first wave is the set's longest prompt once per worker (the lab target says how many; otherwise
+    ``warmup_concurrency`` at most): every worker is warm and has seen the longest input before the clock
+    starts. The rest of ``warmup`` follow one at a time, in text order.
+    """
+    if options.warmup <= 0 or not texts:
+        return []
+    longest = max(range(len(texts)), key=lambda i: len(texts[i][1]))
+    spec = target.spec
+    first = spec.workers if spec.kind == "lab" else min(options.warmup, max(1, options.warmup_concurrency))
+    rest = max(0, options.warmup - first)
+    return [[longest] * first] + [[i % len(texts)] for i in range(rest)]
 
 
 def _cpu_seconds(pid: int | None) -> float | None:
@@ -321,20 +364,23 @@ async def _run_async(target: Target, schedule: Schedule, texts: Sequence[tuple[s
                 if progress is not None:
                     progress(rows)
 
+        # Warm-up first, finished before the schedule's clock starts: a warm-up still holding a worker would
+        # otherwise delay the first measured requests.
+        warm = 0
+        for wave in warmup_waves(options, target, texts):
+            planned_rows = [_new_row(warm + k, texts, text_index, time.perf_counter() - t0, warmup=True)
+                            for k, text_index in enumerate(wave)]
+            warm += len(wave)
+            rows.extend(await asyncio.gather(*(bounded(row, text) for row, text in planned_rows)))
+        t0 = time.perf_counter()  # ``bounded`` sees the new start: measured times count from here
         if schedule.kind == "closed":
-            await _closed_loop(schedule, texts, options, bounded, rows, t0, progress)
+            await _closed_loop(schedule, texts, options, bounded, rows, t0, progress, warm)
         else:
-            # Warm-up first, one request at a time, and finished before the schedule's clock starts: a warm-up
-            # still holding a worker would otherwise delay the first measured requests.
-            for index in range(options.warmup):
-                row, text = _new_row(index, schedule, options, texts, time.perf_counter() - t0)
-                rows.append(await bounded(row, text))
-            t0 = time.perf_counter()
             for position, offset in enumerate(schedule.offsets_s):
                 delay = t0 + offset - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                row, text = _new_row(options.warmup + position, schedule, options, texts, offset)
+                row, text = _new_row(warm + position, texts, position, offset)
                 if len(in_flight) >= options.max_in_flight:
                     rows.append(replace(row, status="dropped", error=f"{options.max_in_flight} already in flight",
                                         lag_s=time.perf_counter() - t0 - offset))
@@ -358,7 +404,7 @@ async def _run_async(target: Target, schedule: Schedule, texts: Sequence[tuple[s
 
 
 async def _closed_loop(schedule: Schedule, texts: Sequence[tuple[str, str]], options: ClientOptions, bounded: Any,
-                       rows: list[RequestRow], t0: float, progress: Any) -> None:
+                       rows: list[RequestRow], t0: float, progress: Any, first_index: int) -> None:
     counter = {"next": 0}
     stop_at = t0 + schedule.duration_s
 
@@ -366,7 +412,7 @@ async def _closed_loop(schedule: Schedule, texts: Sequence[tuple[str, str]], opt
         while time.perf_counter() < stop_at and counter["next"] < schedule.max_requests:
             index = counter["next"]
             counter["next"] += 1
-            row, text = _new_row(index, schedule, options, texts, time.perf_counter() - t0)
+            row, text = _new_row(first_index + index, texts, index, time.perf_counter() - t0)
             try:
                 rows.append(await bounded(row, text))
             except asyncio.CancelledError:  # the test's end: the request still ends as a row

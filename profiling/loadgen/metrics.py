@@ -18,9 +18,13 @@ from profiling.loadgen.client import RateRun, RequestRow
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 #: Per-request metrics summarised per rate, in table order.
 ROW_METRICS: tuple[str, ...] = (
-    "lag_s", "ttfb_s", "first_playable_s", "audible_ttfa_s", "e2e_s", "rtf", "xrt", "gap_p95_s",
-    "leading_silence_s",
+    "lag_s", "ttfb_s", "first_playable_s", "audible_ttfa_s", "audible_ttfa_tb_s", "e2e_s", "rtf", "xrt",
+    "gap_p95_s", "gap_p99_s", "leading_silence_s", "underrun_max_ms", "underrun_total_ms",
 )
+#: C100: a stream counts as continuous when its longest underrun is at most this (SGLang-Omni's C100).
+C100_MS = 100.0
+#: Answers that are the server refusing work up front (``serve --admit slo``), counted apart.
+REFUSED_STATUS = "http_503"
 #: The client is called the limit when its lag p95 passes this share of the SLO's TTFA bound, or this floor.
 CLIENT_LIMIT_SHARE = 0.10
 CLIENT_LIMIT_FLOOR_S = 0.050
@@ -28,30 +32,56 @@ CLIENT_LIMIT_FLOOR_S = 0.050
 
 @dataclass(frozen=True)
 class Slo:
-    """What a good request and a good rate are (defaults: the issue's audible TTFA p95 <= 800 ms, no underruns)."""
+    """What a good request and a good rate are.
+
+    Defaults: the issue's audible TTFA p95 <= 800 ms, no underrun at all, no error; C100 >= 99 % is then
+    implied (no underrun means every stream is continuous), so the old meaning holds. To judge continuity
+    the way SGLang-Omni does, allow underruns (``max_underruns=None``) and keep ``min_c100``.
+    ``max_underrun_ms`` bounds one request's longest underrun (a good request's, for goodput).
+    """
 
     ttfa_ms: float = 800.0
     percentile: int = 95
-    max_underruns: int = 0
+    #: Underruns allowed over the whole rate (all requests together); None = not counted.
+    max_underruns: int | None = 0
     max_error_rate: float = 0.0
+    #: Share of ok streams whose longest underrun is at most 100 ms; 0 = not checked.
+    min_c100: float = 0.99
+    max_underrun_ms: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.ttfa_ms) and self.ttfa_ms > 0):
             raise InputError(f"SLO TTFA must be a positive number of ms, got {self.ttfa_ms}")
         if self.percentile not in PERCENTILES:
             raise InputError(f"SLO percentile must be one of {PERCENTILES}, got {self.percentile}")
-        if self.max_underruns < 0:
-            raise InputError(f"SLO underruns must be 0 or more, got {self.max_underruns}")
+        if self.max_underruns is not None and self.max_underruns < 0:
+            raise InputError(f"SLO underruns must be 0 or more (or none for no limit), got {self.max_underruns}")
         if not 0 <= self.max_error_rate <= 1:
             raise InputError(f"SLO error rate must be in [0, 1], got {self.max_error_rate}")
+        if not (math.isfinite(self.min_c100) and 0 <= self.min_c100 <= 1):
+            raise InputError(f"SLO C100 must be in [0, 1], got {self.min_c100}")
+        if self.max_underrun_ms is not None and not (math.isfinite(self.max_underrun_ms)
+                                                     and self.max_underrun_ms >= 0):
+            raise InputError(f"SLO longest underrun must be 0 ms or more, got {self.max_underrun_ms}")
 
     def good(self, row: RequestRow) -> bool:
-        return (row.ok and row.audible_ttfa_s is not None and row.audible_ttfa_s * 1000 <= self.ttfa_ms
-                and (row.underruns or 0) <= self.max_underruns)
+        if not (row.ok and row.audible_ttfa_s is not None and row.audible_ttfa_s * 1000 <= self.ttfa_ms):
+            return False
+        if self.max_underruns is not None and (row.underruns or 0) > self.max_underruns:
+            return False
+        return self.max_underrun_ms is None or (row.underrun_max_ms or 0.0) <= self.max_underrun_ms
 
     @property
     def label(self) -> str:
-        return f"audible TTFA p{self.percentile} <= {self.ttfa_ms:g} ms, underruns <= {self.max_underruns}"
+        parts = [f"audible TTFA p{self.percentile} <= {self.ttfa_ms:g} ms"]
+        parts.append("underruns: any" if self.max_underruns is None else f"underruns <= {self.max_underruns}")
+        if self.min_c100 > 0:
+            parts.append(f"C100 >= {self.min_c100:.0%}")
+        if self.max_underrun_ms is not None:
+            parts.append(f"longest underrun <= {self.max_underrun_ms:g} ms")
+        if self.max_error_rate > 0:
+            parts.append(f"errors <= {self.max_error_rate:.1%}")
+        return ", ".join(parts)
 
 
 def nearest_rank(sorted_values: np.ndarray, percentile: float) -> float:
@@ -113,6 +143,16 @@ class RateMetrics:
     queue_wait_p50_s: float | None = None
     server_first_chunk_p50_s: float | None = None
     joined: int = 0
+    #: Continuity: share of ok streams whose longest underrun <= 100 ms (NaN with none ok).
+    c100: float = math.nan
+    #: Inter-chunk gaps of every ok request pooled (vLLM's ITL): p99 and the largest, seconds.
+    gap_p99_s: float = math.nan
+    gap_max_s: float = math.nan
+    #: 503 answers (admission refusals); goodput both ways: over every sent request, and over admitted ones.
+    refused: int = 0
+    admitted_good_fraction: float = math.nan
+    #: Server side (timelines that carry the scheduler's deadlines): share of chunks ready after their deadline.
+    late_chunk_share: float | None = None
 
     def dist(self, name: str) -> Distribution:
         return self.distributions[name]
@@ -149,6 +189,10 @@ def rate_metrics(run: RateRun, slo: Slo) -> RateMetrics:
     distributions = {name: Distribution.of(name, [getattr(r, name) for r in rows]) for name in ROW_METRICS}
     ttfa = distributions["audible_ttfa_s"].percentile(slo.percentile)
     underruns = sum(r.underruns or 0 for r in ok)
+    c100 = sum((r.underrun_max_ms or 0.0) <= C100_MS for r in ok) / len(ok) if ok else math.nan
+    gaps = pooled_gaps(ok)
+    refused = sum(r.status == REFUSED_STATUS for r in rows)
+    admitted = len(rows) - refused
     error_rate = (len(rows) - len(ok)) / len(rows) if rows else 1.0
     lag_p95 = distributions["lag_s"].p95
     client_limited = bool(np.isfinite(lag_p95)) and lag_p95 > max(CLIENT_LIMIT_FLOOR_S,
@@ -162,11 +206,14 @@ def rate_metrics(run: RateRun, slo: Slo) -> RateMetrics:
         reasons.append(f"error rate {error_rate:.1%}")
     if not (np.isfinite(ttfa) and ttfa * 1000 <= slo.ttfa_ms):
         reasons.append(f"TTFA p{slo.percentile} {ttfa * 1000:.0f} ms")
-    if underruns > slo.max_underruns:
+    if slo.max_underruns is not None and underruns > slo.max_underruns:
         reasons.append(f"{underruns} underruns")
+    if slo.min_c100 > 0 and ok and not c100 >= slo.min_c100:
+        reasons.append(f"C100 {c100:.1%}")
     if client_limited:  # the offered rate was not really offered: it cannot count toward capacity
         reasons.append(f"client-limited (lag p95 {lag_p95 * 1000:.0f} ms)")
     queue, first_chunk, joined = _server_split(run, ok)
+    late = late_chunk_share(run, ok)
     server_cpu = run.server_cpu_s / run.wall_s if run.server_cpu_s is not None and run.wall_s > 0 else None
     closed = run.schedule.kind == "closed"
     return RateMetrics(
@@ -180,7 +227,28 @@ def rate_metrics(run: RateRun, slo: Slo) -> RateMetrics:
         client_cpu_fraction=run.client_cpu_fraction, server_cpu_fraction=server_cpu,
         mean_audio_s=audio / len(ok) if ok else 0.0, distributions=distributions,
         queue_wait_p50_s=queue, server_first_chunk_p50_s=first_chunk, joined=joined,
+        c100=c100, gap_p99_s=nearest_rank(gaps, 99) if gaps.size else math.nan,
+        gap_max_s=float(gaps[-1]) if gaps.size else math.nan, refused=refused,
+        admitted_good_fraction=good / admitted if admitted else math.nan, late_chunk_share=late,
     )
+
+
+def late_chunk_share(run: RateRun, ok: Sequence[RequestRow]) -> float | None:
+    """Chunks with a negative slack (ready after the policy's deadline) over chunks with one; None when no
+    timeline says (an older server, or a policy without deadlines). Read with .get: old timelines lack it."""
+    slacks = [chunk.get("slack_s") for row in ok for chunk in (run.server.get(row.request_id) or {}).get("chunks", [])
+              if isinstance(chunk, dict)]
+    known = [s for s in slacks if s is not None]
+    return sum(s < 0 for s in known) / len(known) if known else None
+
+
+def pooled_gaps(rows: Sequence[RequestRow]) -> np.ndarray:
+    """Every inter-chunk gap (seconds between body reads carrying audio) of ``rows``, sorted.
+
+    From each row's kept reads (the first ``MAX_READS_KEPT``; a longer request's later reads are merged).
+    """
+    parts = [np.diff([at for at, _ in r.reads]) for r in rows if len(r.reads) > 1]
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0)
 
 
 def _server_split(run: RateRun, ok: Sequence[RequestRow]) -> tuple[float | None, float | None, int]:

@@ -1,9 +1,9 @@
 """The built-in null target: answers the speech endpoint at once with PCM, or with faults injected.
 
 With no faults it measures the generator itself (its scheduling lag and highest sustainable rate,
-since the server costs next to nothing). Faults, set as data: a stall after some chunk, a 500 every
-n-th request, a slow answer (the connection is held before the status line), a non-audio body,
-malformed PCM (an odd byte count), a stream that breaks mid-way, leading silence.
+since the server costs next to nothing). Faults, set as data: a fixed capacity (slots x service time),
+a stall after some chunk, a 500 every n-th request, a slow answer (the connection is held before the
+status line), a non-audio body, malformed PCM (an odd byte count), a stream that breaks mid-way, leading silence.
 Run as ``python -m profiling.loadgen.null_target --port 0 [--faults JSON]``; it prints the lab server's ready line.
 """
 
@@ -45,6 +45,10 @@ class FaultSettings:
     malformed_pcm: bool = False
     #: The body stops after this many chunks without its end (-1 = never).
     break_after: int = -1
+    #: A server with a capacity: each request holds one of ``slots`` for ``service_ms`` before its status line
+    #: (0 slots = unlimited). Above slots / service seconds requests/s a queue builds: a known capacity.
+    slots: int = 0
+    service_ms: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -76,6 +80,7 @@ FAULTS_HEADER = "X-Faults"
 def create_null_app(defaults: FaultSettings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     count = {"n": 0}
+    slots: dict[int, asyncio.Semaphore] = {}  # one pool per slot count (faults may come per request)
 
     @app.get("/health")
     async def health() -> dict[str, object]:
@@ -101,6 +106,9 @@ def create_null_app(defaults: FaultSettings) -> FastAPI:
         headers = {"X-Request-Id": request_id, "X-Sample-Rate": str(SAMPLE_RATE)}
         if settings.accept_delay_ms:
             await asyncio.sleep(settings.accept_delay_ms / 1000)
+        if settings.slots > 0:
+            async with slots.setdefault(settings.slots, asyncio.Semaphore(settings.slots)):
+                await asyncio.sleep(settings.service_ms / 1000)
         if settings.error_every and n % settings.error_every == 0:
             return JSONResponse({"error": {"message": "injected fault", "type": "server_error"}},
                                 status_code=500, headers=headers)

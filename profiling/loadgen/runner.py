@@ -5,16 +5,26 @@ Shared by the CLI, the dashboard's Load tab and the notebook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import httpx
+
 from engines.errors import InputError
 from profiling.core.environment import capture_environment
+from profiling.loadgen.capacity_search import (
+    DEFAULT_START_RATE,
+    CapacitySearch,
+    SearchSettings,
+    search_capacity,
+    step_schedule,
+)
 from profiling.loadgen.client import ClientOptions, RateRun, RequestRow, run_rate
 from profiling.loadgen.metrics import Capacity, RateMetrics, Slo, capacity, rate_metrics
-from profiling.loadgen.schedule import Schedule, arrival_schedule, closed_loop
-from profiling.loadgen.targets import TargetSpec, running_target
+from profiling.loadgen.schedule import Schedule, arrival_schedule, check_bounds, closed_loop
+from profiling.loadgen.targets import Target, TargetSpec, check_target, running_target
 from profiling.store.load import LoadStore, StoredRate
 from profiling.store.results import ResultsStore
 from profiling.texts.textsets import load_text_set
@@ -36,8 +46,17 @@ class LoadTest:
     client: ClientOptions = field(default_factory=ClientOptions)
     slo: Slo = field(default_factory=Slo)
     label: str = ""
+    #: Set: search the capacity (rates/users give only the starting load) instead of running each load.
+    find_capacity: SearchSettings | None = None
 
     def schedules(self) -> list[Schedule]:
+        """Each load's arrivals; a capacity search's steps are decided as it runs (its first step here)."""
+        if self.find_capacity is not None:
+            if self.rates and self.users:
+                raise InputError("give either rates (open loop) or users (closed loop)")
+            check_bounds(self.duration_s, self.max_requests)
+            return [step_schedule(self.search_start(), bool(self.users), self.seed, self.duration_s,
+                                  self.burstiness, self.find_capacity)]
         if bool(self.rates) == bool(self.users):
             raise InputError("give either rates (open loop) or users (closed loop)")
         if self.users:
@@ -47,6 +66,21 @@ class LoadTest:
                 for i, r in enumerate(sorted(set(self.rates)))]
 
 
+    def check(self) -> None:
+        """Every refusal before anything starts: loads, bounds, client options, the lab server's settings."""
+        self.schedules()
+        check_client_options(self.client)
+        check_target(self.target)
+
+    def search_start(self) -> float:
+        settings = self.find_capacity or SearchSettings()
+        if settings.start is not None:
+            return settings.start
+        if self.users:
+            return float(min(self.users))
+        return min(self.rates) if self.rates else DEFAULT_START_RATE
+
+
 @dataclass
 class LoadResult:
     test_id: str
@@ -54,6 +88,8 @@ class LoadResult:
     metrics: list[RateMetrics]
     capacity: Capacity
     ready_line: str = ""
+    #: The capacity search, when the test asked for one (``capacity`` then says the same in short).
+    search: CapacitySearch | None = None
 
 
 def check_client_options(options: ClientOptions) -> None:
@@ -65,6 +101,8 @@ def check_client_options(options: ClientOptions) -> None:
         raise InputError(f"request timeout must be in (0, 3600] s, got {options.request_timeout_s}")
     if not 0 <= options.warmup <= 1000:
         raise InputError(f"warm-up must be between 0 and 1000 requests, got {options.warmup}")
+    if not 1 <= options.warmup_concurrency <= 256:
+        raise InputError(f"warm-up concurrency must be between 1 and 256, got {options.warmup_concurrency}")
     if options.response_format not in ("pcm", "wav"):
         raise InputError(f"response format must be pcm or wav, got {options.response_format!r}")
 
@@ -72,8 +110,8 @@ def check_client_options(options: ClientOptions) -> None:
 def run_load_test(test: LoadTest, store: ResultsStore | None, progress: LoadProgress | None = None,
                   on_rate: Callable[[RateMetrics], None] | None = None) -> LoadResult:
     """Every rate in order; each rate is stored as soon as it ends (a killed test keeps them)."""
+    test.check()
     schedules = test.schedules()
-    check_client_options(test.client)
     texts = [(item.id, item.text) for item in load_text_set(test.text_set).items]
     loads = LoadStore(store) if store is not None else None
     runs: list[RateRun] = []
@@ -83,7 +121,8 @@ def run_load_test(test: LoadTest, store: ResultsStore | None, progress: LoadProg
         if loads is not None:
             test_id = loads.start_test(test.label, test.target.label, test.seed, _settings(test, target.ready_line),
                                        asdict(capture_environment()))
-        for index, schedule in enumerate(schedules):
+
+        def measure(schedule: Schedule) -> RateMetrics:
             planned = schedule.users and schedule.max_requests or len(schedule.offsets_s)
 
             def report(rows: list[RequestRow], label: str = schedule.label, planned: int = planned) -> None:
@@ -92,13 +131,59 @@ def run_load_test(test: LoadTest, store: ResultsStore | None, progress: LoadProg
 
             run = run_rate(target, schedule, texts, test.client, report)
             figures = rate_metrics(run, test.slo)
+            if loads is not None:
+                loads.save_rate(test_id, _stored_rate(len(runs), run, figures), [asdict(r) for r in run.rows],
+                                run.server)
             runs.append(run)
             metrics.append(figures)
-            if loads is not None:
-                loads.save_rate(test_id, _stored_rate(index, run, figures), [asdict(r) for r in run.rows], run.server)
             if on_rate is not None:
                 on_rate(figures)
-    return LoadResult(test_id, runs, metrics, capacity(metrics, test.slo), target.ready_line)
+            return figures
+
+        if test.find_capacity is None:
+            for schedule in schedules:
+                measure(schedule)
+            return LoadResult(test_id, runs, metrics, capacity(metrics, test.slo), target.ready_line)
+        settings, closed = test.find_capacity, bool(test.users)
+        search = search_capacity(
+            settings, closed, test.search_start(), test.slo,
+            lambda load, seed: measure(step_schedule(load, closed, seed, test.duration_s, test.burstiness, settings)),
+            seed=test.seed, duration_s=test.duration_s, cores=server_cores(target))
+        if loads is not None:
+            loads.save_capacity(test_id, search.unit, search.capacity, search.streams_per_core, search.to_dict())
+    return LoadResult(test_id, runs, metrics, search_as_capacity(search, metrics, test.slo), target.ready_line,
+                      search)
+
+
+def server_cores(target: Target) -> int:
+    """The server machine's cores: its /health ``cpu_count`` when it says, else this machine's (lab and null
+    targets run here, and URL targets are loopback)."""
+    if target.spec.kind == "url":
+        try:
+            count = httpx.get(target.base_url + "/health", timeout=5.0, trust_env=False).json().get("cpu_count")
+            if isinstance(count, int) and count > 0:
+                return count
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+    return os.cpu_count() or 1
+
+
+def search_as_capacity(search: CapacitySearch, metrics: Sequence[RateMetrics], slo: Slo) -> Capacity:
+    """The search's answer in the shape every load test reports (plots mark it)."""
+    met = search.last_met
+    streams = None
+    if met is not None:
+        figures = next((m for m in reversed(metrics) if m.label == met.label and m.slo_met), None)
+        if figures is not None:
+            ttfa = figures.dist("audible_ttfa_s").mean
+            streams = figures.throughput_per_min / 60 * (figures.mean_audio_s + (ttfa if ttfa == ttfa else 0.0))
+    missed = search.first_missed
+    first_miss = f"{missed.label}: {missed.reason}" if missed else None
+    if search.capacity is None:
+        return Capacity(None, None, None, first_miss, slo)
+    if search.closed:
+        return Capacity(None, int(search.capacity), streams, first_miss, slo)
+    return Capacity(search.capacity, None, streams, first_miss, slo)
 
 
 def _settings(test: LoadTest, ready_line: str) -> dict[str, Any]:

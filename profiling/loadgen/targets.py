@@ -104,6 +104,18 @@ def check_url(url: str) -> str:
     return base[: -len(SPEECH_PATH)] if base.endswith(SPEECH_PATH) else base
 
 
+def check_target(spec: TargetSpec) -> None:
+    """Refuse a lab target's serving settings here, before a server is started (the server checks them too)."""
+    if spec.kind != "lab":
+        return
+    # The settings type only (pure, no server code): the load package still never imports the server.
+    from profiling.serve.scheduling import SchedulingSettings
+
+    SchedulingSettings(policy=spec.policy, chunker=spec.chunker, first_chunk_chars=spec.first_chunk_chars,
+                       chunk_chars=spec.chunk_chars, sentence_only_after_s=spec.sentence_only_after_s,
+                       ttfa_target_ms=spec.ttfa_target_ms, admit=spec.admit)
+
+
 def server_command(spec: TargetSpec) -> list[str]:
     if spec.kind == "null":
         return [sys.executable, "-m", "profiling.loadgen.null_target", "--port", "0", "--faults", spec.faults.to_json()]

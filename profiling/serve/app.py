@@ -8,6 +8,7 @@ mid-stream closes the connection without the final chunk (the client sees a brok
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -62,7 +63,8 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int,
         waiting, running = pool.depth()
         return {"status": "ok", "engine": engine_name, "workers": pool.workers, "devices": list(pool.devices),
                 "waiting": waiting, "running": running, "sample_rate": sample_rate, "native_rate": pool.native_rate,
-                "policy": pool.scheduling.policy, "chunker": pool.scheduling.chunker}
+                "policy": pool.scheduling.policy, "chunker": pool.scheduling.chunker,
+                "cpu_count": os.cpu_count() or 1}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, object]:

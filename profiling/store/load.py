@@ -61,6 +61,14 @@ CREATE TABLE IF NOT EXISTS load_requests (
     PRIMARY KEY (test_id, rate_index, request_id),
     FOREIGN KEY (test_id, rate_index) REFERENCES load_rates(test_id, rate_index) ON DELETE CASCADE
 );
+-- Added with the capacity search; a store from before simply has no rows here (CREATE IF NOT EXISTS).
+CREATE TABLE IF NOT EXISTS load_capacity (
+    test_id TEXT PRIMARY KEY REFERENCES load_tests(test_id) ON DELETE CASCADE,
+    unit TEXT NOT NULL,
+    capacity REAL,
+    streams_per_core REAL,
+    search_json TEXT NOT NULL
+);
 """
 
 _REQUEST_COLUMNS = ("lag_s", "ttfb_s", "first_playable_s", "audible_ttfa_s", "e2e_s", "audio_s", "rtf", "underruns")
@@ -132,13 +140,28 @@ class LoadStore:
             conn.executemany(
                 f"INSERT INTO load_requests VALUES ({', '.join('?' * 20)})", values)
 
+    def save_capacity(self, test_id: str, unit: str, capacity: float | None, streams_per_core: float | None,
+                      search: dict[str, Any]) -> None:
+        """A capacity search's answer (its steps are the test's rates already)."""
+        with self.store.connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO load_capacity VALUES (?, ?, ?, ?, ?)",
+                         (test_id, unit, capacity, streams_per_core, _json(search)))
+
     # --- reading ----------------------------------------------------------------
     def tests(self) -> pd.DataFrame:
+        """One row per test; ``capacity``/``capacity_unit`` where the test searched for it (else empty)."""
         with self.store.connect() as conn:
             return pd.read_sql_query(
-                "SELECT t.test_id, t.created_at, t.label, t.target, t.seed, COUNT(r.rate_index) AS rates"
-                " FROM load_tests t LEFT JOIN load_rates r USING (test_id)"
+                "SELECT t.test_id, t.created_at, t.label, t.target, t.seed, COUNT(r.rate_index) AS rates,"
+                " c.capacity, c.unit AS capacity_unit, c.streams_per_core"
+                " FROM load_tests t LEFT JOIN load_rates r USING (test_id) LEFT JOIN load_capacity c USING (test_id)"
                 " GROUP BY t.test_id ORDER BY t.created_at", conn)
+
+    def capacity(self, test_id: str) -> dict[str, Any] | None:
+        """The stored capacity search of ``test_id`` (``CapacitySearch.to_dict``), or None."""
+        with self.store.connect() as conn:
+            row = conn.execute("SELECT search_json FROM load_capacity WHERE test_id = ?", (test_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def rates(self, test_id: str) -> pd.DataFrame:
         with self.store.connect() as conn:
