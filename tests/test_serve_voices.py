@@ -301,7 +301,8 @@ def test_every_refused_upload_is_a_4xx_with_its_reason(xtts_target: Target) -> N
     cases = [
         ("too long", dict(params={"name": "long"}, content=audio_bytes(31.0, 8000)), 400, "30 s"),
         ("too big", dict(params={"name": "big"}, content=b"\0" * (MAX_REFERENCE_BYTES + 100)), 413, "10 MB"),
-        ("too big, chunked", dict(params={"name": "big"}, content=chunks()), 413, "10 MB"),
+        # Chunked, past the route's read cap and the server's body cap: whichever cuts it first answers.
+        ("too big, chunked", dict(params={"name": "big"}, content=chunks()), 413, ("10 MB", "limit of")),
         ("not audio", dict(params={"name": "noise"}, content=b"not audio " * 100), 400, "not readable"),
         ("bad name", dict(params={"name": "no/slash"}, content=audio_bytes(1.0)), 400, "bad voice name"),
         ("no name", dict(content=audio_bytes(1.0)), 400, "bad voice name"),
@@ -314,7 +315,8 @@ def test_every_refused_upload_is_a_4xx_with_its_reason(xtts_target: Target) -> N
     for label, request, status, words in cases:
         answer = httpx.post(url, timeout=60, **request)  # type: ignore[arg-type]
         assert answer.status_code == status, (label, answer.text)
-        assert words in answer.json()["error"]["message"], label
+        message = answer.json()["error"]["message"]
+        assert any(w in message for w in ((words,) if isinstance(words, str) else words)), (label, message)
     for path, status in [("nobody", 404), ("default", 409)]:
         answer = httpx.delete(f"{url}/{path}", timeout=10)
         assert answer.status_code == status and answer.json()["error"]["message"]
