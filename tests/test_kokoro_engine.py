@@ -128,3 +128,20 @@ def test_cli_bench_runs_and_a_bad_knob_is_one_line_exit_2(tmp_path: Path) -> Non
     bad = _cli("--text", "Hello.", "--knob", "voice=nobody", data_dir=tmp_path)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "voice" in bad.stderr
+
+
+def test_api_bench_and_the_server_lists_and_uses_kokoro_voices() -> None:
+    import httpx
+
+    from profiling import api
+    from profiling.loadgen.targets import TargetSpec, running_target
+
+    result = api.bench("kokoro", "Hello.", repeats=1, warmup=0, intra_op_threads=1)
+    assert result.records and result.records[-1].settings.precision == "int8"
+    spec = TargetSpec(kind="lab", engine="kokoro", workers=1, knobs=(("intra_op_threads", "1"),), queue_size=4)
+    with running_target(spec) as target:
+        voices = httpx.get(target.base_url + "/v1/audio/voices").json()["voices"]
+        assert {"jm_kumo", "jf_nezumi"} <= set(voices)
+        answer = httpx.post(target.base_url + "/v1/audio/speech", timeout=120,
+                            json={"input": "Hello there.", "voice": "jf_nezumi", "response_format": "pcm"})
+        assert answer.status_code == 200 and len(answer.content) > 24000  # over half a second of PCM16

@@ -72,6 +72,7 @@ KOKORO_CAPABILITIES = Capabilities(
     sample_rate=SAMPLE_RATE,
     framework="onnxruntime",
     knobs=KOKORO_KNOBS,
+    speakers=SHIPPED_VOICES,
 )
 
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from engines.base import Voice
+from engines.registry import capabilities
 from profiling.audio.pcm import wav_header
 from profiling.serve.protocol import (
     CONTENT_TYPES,
@@ -42,7 +43,8 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
     app = FastAPI(title="ttsperf serving target", docs_url=None, redoc_url=None, openapi_url=None)
     timelines = TimelineStore()
     engine_name = pool.settings.engine
-    voices = (DEFAULT_VOICE_NAME, engine_name)
+    speakers = capabilities(engine_name).speakers
+    voices = (DEFAULT_VOICE_NAME, engine_name, *speakers)
     models = (engine_name,)
 
     def refuse(error: ApiError, request_id: str | None = None) -> JSONResponse:
@@ -88,7 +90,8 @@ def create_app(pool: WorkerPool, settings: ServeSettings, sample_rate: int) -> F
             return refuse(error, request_id)
         timeline = timelines.open(request_id, len(speech_request.text))
         out: asyncio.Queue[Event] = asyncio.Queue()
-        job = Job(text=speech_request.text, voice=Voice(), timeline=timeline, received=received,
+        voice = Voice(speaker=speech_request.voice) if speech_request.voice in speakers else Voice()
+        job = Job(text=speech_request.text, voice=voice, timeline=timeline, received=received,
                   deadline=received + settings.request_timeout_s, emit=asyncio_emitter(asyncio.get_running_loop(), out))
         try:
             pool.submit(job)
