@@ -145,3 +145,24 @@ def test_api_bench_and_the_server_lists_and_uses_kokoro_voices() -> None:
         answer = httpx.post(target.base_url + "/v1/audio/speech", timeout=120,
                             json={"input": "Hello there.", "voice": "jf_nezumi", "response_format": "pcm"})
         assert answer.status_code == 200 and len(answer.content) > 24000  # over half a second of PCM16
+
+
+def test_kokoro_and_piper_share_a_sweep_and_the_pareto_view(tmp_path: Path) -> None:
+    from profiling import api
+    from profiling.analysis.pareto import sweep_quality
+    from profiling.store.results import ResultsStore
+
+    pytest.importorskip("pocketsphinx")
+    spec = {
+        "name": "two-trained", "texts": {"inline": ["The birch canoe slid on the smooth planks."]},
+        "repeats": 1, "warmup": 0, "save_audio": True,
+        "engines": [{"engine": "piper", "knobs": {"deterministic": True, "intra_op_threads": 1}},
+                    {"engine": "kokoro", "precisions": ["int8"], "knobs": {"intra_op_threads": 1},
+                     "grid": {"speed": [1.0, 1.2]}}],
+    }
+    api.sweep(spec, data_dir=tmp_path)
+    quality = sweep_quality(ResultsStore(tmp_path), "two-trained")
+    assert set(quality["engine"]) == {"piper", "kokoro"} and not quality["random_weights"].any()
+    assert quality["relative_wer"].notna().all() and quality["median_rtf"].gt(0).all()
+    kokoro = quality[quality["engine"] == "kokoro"]
+    assert kokoro["is_reference"].sum() == 1 and kokoro["fidelity_distance"].notna().all()
