@@ -55,10 +55,10 @@ KOKORO_KNOBS: tuple[KnobSpec, ...] = (
         help="threads across operators, parallel mode only (0 = ONNX Runtime decides)",
     ),
     KnobSpec(
-        "cudnn_conv_algo_search", KnobKind.CHOICE, "HEURISTIC", phase=_LOAD,
+        "cudnn_conv_algo_search", KnobKind.CHOICE, "EXHAUSTIVE", phase=_LOAD,
         choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
-        help="CUDA only: how cuDNN picks convolution algorithms (EXHAUSTIVE searches again for every new "
-        "input length, and Kokoro's lengths vary with the text)",
+        help="CUDA only: how cuDNN picks convolution algorithms (ORT's default EXHAUSTIVE searches again for "
+        "every new input length, and Kokoro's lengths vary with the text: try HEURISTIC)",
     ),
 )
 
