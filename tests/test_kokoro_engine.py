@@ -88,6 +88,8 @@ def test_stream_chunks_join_to_the_length_of_one_synthesis(engine: KokoroEngine)
 def test_unknown_voice_is_one_line(engine: KokoroEngine) -> None:
     with pytest.raises(InputError, match="unknown Kokoro voice 'nobody'"):
         engine.synthesize(TEXT, Voice(speaker="nobody"), settings())
+    with pytest.raises(InputError, match="unknown Kokoro voice 'nobody'"):  # before any load or stored run
+        KokoroEngine.check_request(settings(), Voice(speaker="nobody"))
     with pytest.raises(InputError, match="is not one of"):
         KokoroEngine.capabilities.knob("voice").coerce("nobody")
 

@@ -71,6 +71,10 @@ class KokoroEngine(Engine):
             )
         if voice.reference_audio is not None:
             raise InputError("Kokoro does not clone voices: remove the reference audio and pick a voice")
+        if voice.speaker and not knobs.voices and voice.speaker not in weights.SHIPPED_VOICES:
+            raise InputError(
+                f"unknown Kokoro voice {voice.speaker!r} (the shipped voices: {', '.join(weights.SHIPPED_VOICES)})"
+            )
 
     # --- loading -----------------------------------------------------------------------------
 
