@@ -168,3 +168,24 @@ def test_kokoro_and_piper_share_a_sweep_and_the_pareto_view(tmp_path: Path) -> N
     assert quality["relative_wer"].notna().all() and quality["median_rtf"].gt(0).all()
     kokoro = quality[quality["engine"] == "kokoro"]
     assert kokoro["is_reference"].sum() == 1 and kokoro["fidelity_distance"].notna().all()
+
+
+def test_a_local_file_runs_at_the_precision_it_holds(engine: KokoroEngine) -> None:
+    local = engine.describe_model()["model_file"]
+    wrong = SynthesisSettings("kokoro", precision="fp32", knobs={**settings().knobs, "weights": local})
+    with pytest.raises(LoadError, match="holds int8 weights"):
+        KokoroEngine().load(wrong)
+
+
+@pytest.mark.gpu
+def test_cuda_runs_on_the_cuda_provider(engine: KokoroEngine) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has no CUDA provider (the gpu extra)")
+    local = engine.describe_model()["model_file"]
+    gpu = KokoroEngine()
+    knobs = {**settings().knobs, "weights": local}
+    gpu.load(SynthesisSettings("kokoro", device="cuda:0", precision="int8", knobs=knobs))
+    assert gpu.describe_model()["ort_providers"].split(",")[0] == "CUDAExecutionProvider"
+    assert gpu.synthesize("Hello there.", DEFAULT_VOICE, settings()).duration_s > 0.3
