@@ -26,7 +26,7 @@ $(VENV)/.base: pyproject.toml uv.lock | $(UV)
 
 $(VENV)/.all: pyproject.toml uv.lock | $(UV)
 	@$(SYNC) --extra all --extra test
-	@$(PY) -c "import TTS, f5_tts, pytest, playwright"
+	@$(PY) -c "import TTS, f5_tts, kokoro_onnx, pytest, playwright"
 	@touch $@ $(VENV)/.base
 
 dashboard: $(VENV)/.base

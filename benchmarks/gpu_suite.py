@@ -71,6 +71,9 @@ LOAD_NOTE = (f"serving target (python -m profiling serve, 1 worker) on 127.0.0.1
              "short texts; TTFA = audible TTFA at the client (HTTP and the server's queue included)")
 
 
+KOKORO_NOTE = ("trained Kokoro-82M int8 on ONNX Runtime; on CUDA it needs onnxruntime-gpu and the four model-part "
+               "wheels (about 69 MiB, over the 64 MiB that travels), so on the lent machine it is refused with the "
+               "reason; anchors: Kokoro-FastAPI RTF 0.02 on a 4060 Ti")
 RVC_NOTE = ("text -> XTTS -> RVC v2 (rmvpe, no index), RVC on the same GPU; seed targets: RVC RTF < 0.5, "
             "XTTS+RVC overhead < 100 % of XTTS alone (see convert_rtf against tts_rtf)")
 
@@ -97,6 +100,7 @@ def rows(tiny: bool) -> list[Row]:
         Row("xtts-fp32-tf32", "xtts", "fp32", {**xtts, "tf32": True, "cudnn_benchmark": True}),
         Row("piper-cuda", "piper", "fp32", {"deterministic": True}),
         Row("xtts-rvc-fp16", "xtts", "fp32", xtts, convert=rvc, convert_precision="fp16", note=RVC_NOTE),
+        Row("kokoro-int8", "kokoro", "int8", {"voice": "jm_kumo"}, note=KOKORO_NOTE),
         # F5, not XTTS: the server sends no reference voice and XTTS refuses to run without one; F5 uses
         # its bundled reference. Not Piper: its CUDA provider (onnxruntime-gpu) is absent on the lent machine.
         Row("load-f5-served", "f5", "fp32", f5, load=True, note=LOAD_NOTE),

@@ -107,7 +107,7 @@ def build_request(
     if not profilers:
         raise InputError("tick at least one profiler")
     return api.profile_request(
-        engine, text or "", device=device or "cpu", precision=precision or "fp32", knobs=dict(knobs),
+        engine, text or "", device=device or "cpu", precision=precision or "", knobs=dict(knobs),
         # strict: the user ticked each one, so say why one cannot run rather than skip it
         profilers=[n for n in PROFILER_NAMES if n in profilers], strict=True,
         repeats=_int(repeats, "repeats"), line_functions=_names(line_functions),

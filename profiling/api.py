@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from engines.base import AudioChunk, KnobValue, SynthesisSettings, Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from engines.registry import DEFAULT_ENGINE, engine_class
+from engines.registry import DEFAULT_ENGINE, default_precision, engine_class
 from profiling.analysis import load_plots, plots
 from profiling.analysis.compare import per_config_table, run_groups
 from profiling.analysis.run_plots import (
@@ -123,11 +123,13 @@ def device_for(engine: str, wanted: str | None = None) -> str:
 
 
 def settings(
-    engine: str = DEFAULT_ENGINE, device: str = "cpu", precision: str = "fp32", seed: int = 0,
+    engine: str = DEFAULT_ENGINE, device: str = "cpu", precision: str = "", seed: int = 0,
     knobs: Mapping[str, KnobValue] | None = None,
 ) -> SynthesisSettings:
     return SynthesisSettings(engine=engine.strip(), device=(device or "cpu").strip(),
-                             precision=(precision or "fp32").strip(), knobs=dict(knobs or {}), seed=seed)
+                             precision=(precision or "").strip() or default_precision(engine.strip()),
+                             knobs=dict(knobs or {}), seed=seed)
+
 
 
 def voice(
@@ -149,7 +151,7 @@ def _mode(mode: str | RunMode) -> RunMode:
 
 
 def bench_request(
-    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "fp32",
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "",
     repeats: int = 5, warmup: int = 1, seed: int = 0, mode: str | RunMode = RunMode.BATCH,
     speaker: str | None = None, reference_audio: Path | str | None = None, reference_text: str | None = None,
     label: str = "", save_audio: bool = False, max_chars: int | None = None,
@@ -180,7 +182,7 @@ def bench_request(
 
 
 def conversion_settings(
-    converter: str = "rvc", *, device: str = "cpu", precision: str = "fp32", seed: int = 0,
+    converter: str = "rvc", *, device: str = "cpu", precision: str = "", seed: int = 0,
     knobs: Mapping[str, KnobValue] | None = None,
 ) -> SynthesisSettings:
     """Settings of a post-synthesis stage (``converters()`` lists them); checked when the request runs."""
@@ -334,7 +336,7 @@ def run_request(
 
 
 def bench(
-    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "fp32",
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "",
     repeats: int = 5, warmup: int = 1, seed: int = 0, mode: str = "batch", speaker: str | None = None,
     reference_audio: Path | str | None = None, reference_text: str | None = None, label: str = "",
     save_audio: bool = False, max_chars: int | None = None, data_dir: Path | str | None = None,
@@ -357,7 +359,7 @@ def bench(
 
 
 def stream(
-    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "fp32",
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, device: str = "cpu", precision: str = "",
     chunker: str = CHUNKER_LAB, first_chunk_max_chars: int | None = None, max_chars_per_chunk: int | None = None,
     sentence_only_after_s: float | None = None, prebuffer_ms: float = 0.0, audio_block_ms: float = 20.0,
     repeats: int = 1, warmup: int = 1, seed: int = 0, label: str = "", max_chars: int | None = None,
@@ -381,7 +383,7 @@ def stream(
 
 def profile_request(
     engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, profilers: str | tuple[str, ...] | list[str] = "all",
-    device: str = "cpu", precision: str = "fp32", repeats: int = 3, warmup: int = 1, seed: int = 0,
+    device: str = "cpu", precision: str = "", repeats: int = 3, warmup: int = 1, seed: int = 0,
     mode: str | RunMode = RunMode.BATCH, top: int = 25, line_functions: tuple[str, ...] | list[str] = (),
     pyspy_rate: int = 200, pyspy_native: bool = False, pyspy_prefix: str = "", torch_memory: bool = False,
     leak_runs: int = 6, tracemalloc: bool = True, strict: bool | None = None, label: str = "",
@@ -469,7 +471,7 @@ def run_profile_request(
 
 def profile(
     engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, profilers: str | list[str] = "all",
-    device: str = "cpu", precision: str = "fp32", repeats: int = 3, warmup: int = 1, seed: int = 0,
+    device: str = "cpu", precision: str = "", repeats: int = 3, warmup: int = 1, seed: int = 0,
     mode: str = "batch", data_dir: Path | str | None = None, save: bool = True, **knobs: KnobValue,
 ) -> ProfileRun:
     """Repeat a run under profilers (each paired with a plain run for the overhead); files stored as artifacts."""

@@ -19,12 +19,13 @@ def test_listing_engines_imports_no_heavy_package() -> None:
         "from engines.registry import list_engines, capabilities\n"
         "names = [s.name for s in list_engines()]\n"
         "capabilities('piper')\n"
+        "capabilities('kokoro')\n"
         "heavy = [m for m in ('torch', 'TTS', 'f5_tts', 'onnxruntime', 'gradio') if m in sys.modules]\n"
         "print(json.dumps({'names': names, 'heavy': heavy}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert {"piper", "xtts", "f5"} <= set(result["names"])
+    assert {"piper", "xtts", "f5", "kokoro"} <= set(result["names"])
     assert result["heavy"] == []
 
 

@@ -48,7 +48,8 @@ class TargetSpec:
     #: "lab": a post-synthesis stage the server runs on every chunk ("" = none), and its knobs.
     convert: str = ""
     convert_knobs: tuple[tuple[str, str], ...] = ()
-    precision: str = "fp32"
+    #: "" = the engine's first declared precision (fp32; int8 for Kokoro's shipped file).
+    precision: str = ""
     #: "lab": how the server schedules and chunks (``serve --policy`` / ``--chunker``; docs/serving.md).
     policy: str = "fifo"
     chunker: str = "lab"

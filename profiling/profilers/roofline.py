@@ -32,8 +32,9 @@ class RooflineProfiler(Profiler):
     def unavailable_reason(self, engine_cls: type[Engine]) -> str | None:
         if not is_torch_engine(engine_cls):
             return (f"'{engine_cls.name}' does not run on torch: FLOPs are counted with torch's FlopCounterMode. "
-                    "For ONNX models see `python -m profiling.roofline.onnx_flops MODEL` (FLOPs from the graph's "
-                    "shapes, MatMul/Gemm/Conv only)")
+                    "For ONNX models see `python -m profiling.roofline.onnx_flops [--engine kokoro] [--model M]` "
+                    "(per-operator time from ONNX Runtime's profiler; FLOPs from the shapes, MatMul/Gemm/Conv "
+                    "and their int8 forms only)")
         if importlib.util.find_spec("torch") is None:
             return "torch is not installed"
         return None

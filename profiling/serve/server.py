@@ -93,7 +93,7 @@ def voice_library(options: ServerOptions, settings: SynthesisSettings) -> VoiceL
     """Every ``--voice`` checked (InputError) before any model loads; ``default`` for a cloning engine."""
     cls = engine_class(settings.engine)
     return build_library(settings.engine, cls.capabilities.voice_cloning, options.voices,
-                         check=lambda voice: cls.check_request(settings, voice))
+                         check=lambda voice: cls.check_request(settings, voice), speakers=cls.capabilities.speakers)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -191,16 +191,18 @@ class VoiceLibrary:
     """The voices one server offers, by name (thread-safe). Uploads live in a temp directory the library
     owns and deletes on ``close()``.
 
-    ``cloning`` False (Piper): only ``fixed_names``, each the engine's own voice; nothing can be added.
+    ``cloning`` False (Piper, Kokoro): only ``fixed_names``, each the engine's own voice, and ``speakers``
+    (the engine's named speakers, e.g. Kokoro's style vectors); nothing can be added.
     ``check`` refuses a voice the engine cannot use (e.g. F5 without a transcript) with InputError.
     """
 
     def __init__(self, cloning: bool, fixed_names: tuple[str, ...] = (DEFAULT_VOICE_NAME,),
                  check: Callable[[Voice], None] | None = None, max_voices: int = MAX_VOICES,
-                 engine: str = "") -> None:
+                 engine: str = "", speakers: tuple[str, ...] = ()) -> None:
         self.cloning = cloning
         self.engine = engine
-        self._fixed = tuple(dict.fromkeys(fixed_names)) if not cloning else ()
+        self._speakers = speakers
+        self._fixed = tuple(dict.fromkeys((*fixed_names, *speakers))) if not cloning else ()
         self._entries: dict[str, VoiceEntry] = {}
         self._check = check or (lambda voice: None)
         self._max = max_voices
@@ -292,7 +294,7 @@ class VoiceLibrary:
         """The engine's Voice for ``name``; ApiError(400) when there is none."""
         with self._lock:
             if name in self._fixed:
-                return Voice()
+                return Voice(speaker=name) if name in self._speakers else Voice()
             entry = self._entries.get(name)
         if entry is None:
             raise ApiError(400, f"unknown voice {str(name)[:80]!r} (this server has: {', '.join(self.names())})")
@@ -339,10 +341,10 @@ class VoiceLibrary:
 
 
 def build_library(engine: str, cloning: bool, options: tuple[str, ...],
-                  check: Callable[[Voice], None] | None = None) -> VoiceLibrary:
+                  check: Callable[[Voice], None] | None = None, speakers: tuple[str, ...] = ()) -> VoiceLibrary:
     """The server's library: every ``--voice`` checked (InputError, before any model loads) and, for a
-    cloning engine, ``default``."""
-    library = VoiceLibrary(cloning, (DEFAULT_VOICE_NAME, engine), check, engine=engine)
+    cloning engine, ``default``; the engine's named ``speakers`` for one that does not clone."""
+    library = VoiceLibrary(cloning, (DEFAULT_VOICE_NAME, engine), check, engine=engine, speakers=speakers)
     try:
         for option in options:
             library.add_option(option)

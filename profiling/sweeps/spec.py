@@ -11,7 +11,7 @@ from typing import Any
 from engines.base import DEFAULT_MAX_TEXT_CHARS, KnobValue, Voice
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from engines.registry import capabilities
+from engines.registry import capabilities, default_precision
 from profiling.core.records import RunMode
 from profiling.run.inputs import MAX_DOCUMENT_BYTES, load_yaml_mapping
 from profiling.store.results import ResultsStore
@@ -209,11 +209,14 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
             raise InputError("sweep: every engines entry needs 'engine'")
         grid = _mapping(entry.get("grid"), "grid")
         conversion = _conversion(entry)
+        # No precisions: the engine's first (fp32; int8 for Kokoro's shipped file).
+        wanted = entry.get("precisions", default_precision(str(entry["engine"])))
+        precisions = tuple(str(p) for p in _as_tuple(wanted))
         for voice_name, voice in _voices(entry):
             engines.append(EngineGrid(
                 engine=str(entry["engine"]),
                 device=str(entry.get("device", "cpu")),
-                precisions=tuple(str(p) for p in _as_tuple(entry.get("precisions", "fp32"))),
+                precisions=precisions,
                 knobs=dict(_mapping(entry.get("knobs"), "knobs")),
                 grid=tuple((str(k), _as_tuple(v)) for k, v in grid.items()),
                 seed=_int(entry, "seed", 0),

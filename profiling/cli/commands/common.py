@@ -20,7 +20,7 @@ from profiling.store.results import ResultsStore
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine name (see `engines`)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default="fp32", help="fp32, fp16, bf16 or int8")
+    parser.add_argument("--precision", default="", help="fp32, fp16, bf16 or int8 (default: the engine's first)")
     parser.add_argument(
         "--knob", action="append", default=[], metavar="NAME=VALUE",
         help="engine knob (repeatable); `engines --knobs` lists them",

@@ -7,7 +7,7 @@ import os
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
-from engines.registry import DEFAULT_ENGINE
+from engines.registry import DEFAULT_ENGINE, default_precision
 from profiling.cli.commands.conversion_args import add_conversion_args, conversion_from_args
 from profiling.run.inputs import parse_knobs
 from profiling.serve.app import ServeSettings
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="engine name (see `engines`)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (every worker)")
     parser.add_argument("--devices", default="", help="comma-separated devices, workers placed round robin")
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="", help="default: the engine's first")
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="engine knob (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="engine replicas (threads), default 1")
@@ -72,7 +72,8 @@ def scheduling_from_args(args: argparse.Namespace) -> SchedulingSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = SynthesisSettings(engine=args.engine, device=args.device, precision=args.precision,
+    precision = args.precision or default_precision(args.engine)
+    settings = SynthesisSettings(engine=args.engine, device=args.device, precision=precision,
                                  knobs=parse_knobs(args.knob), seed=args.seed)
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     serve(ServerOptions(settings=settings, workers=args.workers, host=args.host, port=args.port,
