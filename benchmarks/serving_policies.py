@@ -9,6 +9,7 @@ generator on 127.0.0.1 with the same seeded Poisson arrivals:
                     measured requests per step)
   --part cloning  : XTTS and F5 with full-size random weights, served at a low closed-loop load (both are
                     slower than real time on two cores: shown as they are)
+  --part report   : the markdown tables of everything in --out
 
 Writes JSON lines to --out (one per measurement, appended) and prints markdown rows.
 """
@@ -132,9 +133,51 @@ def cloning(engines: list[str], out: Path, seed: int, duration_s: float) -> None
         print(json.dumps(entry), flush=True)
 
 
+def _cell(value: object, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def report(out: Path) -> str:
+    entries = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines: list[str] = []
+    fixed_rows = [e for e in entries if e["part"] == "fixed"]
+    for rate in sorted({e["rate"] for e in fixed_rows}):
+        lines += [f"### {rate:g} req/s ({rate * 60:.0f} req/min)", "",
+                  "| configuration | sent | ok | TTFA p50 | p95 | p99 | tb p95 | C100 | underrun p99 ms | gap p99 ms "
+                  "| late chunks | req/min | SLO |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for e in (e for e in fixed_rows if e["rate"] == rate):
+            verdict = "met" if e["slo_met"] else f"missed: {e['slo_reason']}"
+            late = e.get("late_chunk_share")
+            lines.append(
+                f"| {e['config']} | {e['sent']} | {e['ok']} | {_cell(e['ttfa_p50_ms'])} | {_cell(e['ttfa_p95_ms'])} "
+                f"| {_cell(e['ttfa_p99_ms'])} | {_cell(e['ttfa_tb_p95_ms'])} | {e['c100']:.1%} "
+                f"| {_cell(e['underrun_p99_ms'])} | {_cell(e['gap_p99_ms'])} "
+                f"| {'-' if late is None else f'{late:.1%}'} | {e['throughput_per_min']:.0f} | {verdict} |")
+        lines.append("")
+    for e in (e for e in entries if e["part"] == "capacity"):
+        lines += [f"### capacity search: {e['config']}", "", e["describe"], "",
+                  "| step | load req/s | measured | met | retry | reason |", "|---:|---:|---:|---|---|---|"]
+        lines += [f"| {i + 1} | {s['load']:.3g} | {s['measured']} | {'yes' if s['met'] else 'no'} | "
+                  f"{'yes' if s['retry'] else ''} | {s['reason']} |" for i, s in enumerate(e["steps"])]
+        lines.append("")
+    cloned = [e for e in entries if e["part"] == "cloning"]
+    if cloned:
+        lines += ["### cloning engines, full-size random weights (noise audio), 1 worker, closed loop 1 user", "",
+                  "| engine | sent | ok | TTFA p50 ms | E2E p50 ms | RTF p50 | C100 | errors |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [f"| {e['engine']} | {e['sent']} | {e['ok']} | {_cell(e['ttfa_p50_ms'])} | {_cell(e['e2e_p50_ms'])} "
+                  f"| {_cell(e['rtf_p50'], 2)} | {e['c100']:.0%} | {e['errors'] or '-'} |" for e in cloned]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("fixed", "capacity", "cloning"), required=True)
+    parser.add_argument("--part", choices=("fixed", "capacity", "cloning", "report"), required=True)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated names: " + ", ".join(CONFIGS))
     parser.add_argument("--rates", default="0.8333,1.8", help="fixed loads, req/s (50 req/min is 0.8333)")
     parser.add_argument("--duration", type=float, default=45.0, help="seconds of arrivals per fixed load")
@@ -153,8 +196,10 @@ def main() -> int:
         capacity(configs, SearchSettings(min_requests=args.min_requests, max_steps=args.max_steps, start=args.start,
                                          factor=args.factor, resolution=0.05, max_step_s=180.0, budget_s=1800.0),
                  args.out, args.seed)
-    else:
+    elif args.part == "cloning":
         cloning([e.strip() for e in args.engines.split(",") if e.strip()], args.out, args.seed, 300.0)
+    else:
+        print(report(args.out))
     return 0
 
 
