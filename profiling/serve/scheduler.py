@@ -204,9 +204,11 @@ class Scheduler:
 
     # --- policy ---------------------------------------------------------------------------------
     def _pick(self, worker: int, now: float) -> Stream | None:
-        # A stream whose client left or whose time ran out goes to the first free worker, which ends it.
+        # A stream whose client left or whose time ran out goes to the first free worker that may touch it
+        # (an engine stream's iterator is closed by its own worker), which ends it.
         for stream in (*self._pending, *self._active):
-            if not stream.running and (stream.job.cancelled.is_set() or now > stream.job.deadline):
+            if (not stream.running and stream.worker in (None, worker)
+                    and (stream.job.cancelled.is_set() or now > stream.job.deadline)):
                 if stream in self._pending:
                     self._start(stream, worker)
                 return stream
