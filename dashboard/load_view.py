@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from dashboard.context import DashboardContext
-from dashboard.load_tab import TABLE_COLUMNS, TABLE_NOTE, rate_table
+from dashboard.load_tab import TABLE_COLUMNS, TABLE_NOTE, rate_table, search_markdown
 from dashboard.messages import OK_PREFIX, error_status, one_line
 from dashboard.trace_download import no_trace, trace_button, trace_update
 from engines.errors import InputError
@@ -81,8 +81,9 @@ def stored_outputs(ctx: DashboardContext, test_id: str | None) -> tuple[Any, ...
         return (error_status(one_line(error)), "", empty, None, None, None, None, no_trace())
     when = test.created_at.replace("T", " ")[:19]
     status = f"{OK_PREFIX} {test.target}, stored {when} UTC ({test.test_id})"
-    how = "by its capacity search" if test.search is not None else "the highest load meeting the SLO"
-    capacity = f"**Capacity: {test.capacity_text}** ({how}) under {test.slo.label}"
+    search = test.capacity_search
+    capacity = search_markdown(search) if search is not None else (
+        f"**Capacity: {test.capacity_text}** (the highest load meeting the SLO) under {test.slo.label}")
     return (status, capacity, rate_table(list(test.metrics)), *figures, trace_update(ctx, "load", test.test_id))
 
 

@@ -743,7 +743,6 @@ def trace(ident: str, path: Path | str | None = None, *, kind: str | None = None
     return _traced(trace_for(kind, ident, store or open_store(data_dir)), path)
 
 
-
 def trace_file(kind: str | None, ident: str, store: ResultsStore, folder: Path | str | None = None) -> Path:
     """``trace_for`` written as JSON to a fresh file in ``folder`` (default: a new temporary directory), for a
     download: the dashboard serves files from the temporary directory only."""

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 
 from engines.errors import InputError
 from profiling.analysis.load_plots import latency_vs_load, request_timeline, throughput_vs_load, ttfa_distribution
+from profiling.loadgen.capacity_search import CapacitySearch
 from profiling.loadgen.metrics import C100_MS, Capacity, Distribution, RateMetrics, Slo, capacity
 from profiling.store.load import LoadStore
 
@@ -52,6 +53,11 @@ class StoredLoadTest:
     @property
     def closed(self) -> bool:
         return any(m.users for m in self.metrics)
+
+    @property
+    def capacity_search(self) -> CapacitySearch | None:
+        """The stored capacity search with its steps (what the Load tab showed), None when it did not search."""
+        return CapacitySearch.from_dict(self.search) if self.search is not None else None
 
     @property
     def capacity_value(self) -> float | None:
