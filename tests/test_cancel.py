@@ -10,8 +10,8 @@ import gradio as gr
 
 from dashboard.sessions import NOTHING_RUNNING, SessionCancels
 from profiling import api
-from profiling.profilers.session import CANCELLED
 from profiling.profilers.common import ProfilerStatus
+from profiling.profilers.session import CANCELLED
 from profiling.run.runner import EnginePool
 from profiling.store.results import ResultsStore
 from profiling.sweeps.streaming import StreamingSweep, run_streaming_sweep
