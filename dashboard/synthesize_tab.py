@@ -104,7 +104,8 @@ def _details(result: BenchResult) -> dict[str, Any]:
     }
 
 
-def result_outputs(result: BenchResult) -> tuple[Any, ...]:
+def result_outputs(result: BenchResult, trace: str | None = None) -> tuple[Any, ...]:
+    """Every output in ``Outputs`` order; ``trace``: the path the "Download trace" button holds."""
     records: list[RunRecord] = result.records
     stages = result.stage_summary
     synth = next((m for m in result.metric_summary if m.name == "synth_s"), None)
@@ -123,6 +124,7 @@ def result_outputs(result: BenchResult) -> tuple[Any, ...]:
         stage_table(stages, summarize_series(records), result.load_stages),
         _details(result),
         gpu_figure(records) if measured_any else None,  # CPU runs: one "no GPU data" note
+        trace,
     )
 
 
@@ -145,7 +147,7 @@ def make_runner(ctx: DashboardContext) -> Callable[[SynthForm, gr.Progress | Non
         except Exception as error:  # the app keeps serving; the log has the traceback
             log.exception("synthesis request failed")
             return error_outputs(one_line(error))
-        return (*result_outputs(result), trace_update(ctx, None, result.batch_id))
+        return result_outputs(result, trace_update(ctx, None, result.batch_id))
 
     return run
 
