@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gradio_client import Client
@@ -132,10 +133,14 @@ def test_history_lists_reopens_and_compare_compares_load_tests(server: Dashboard
     assert client.predict(ids[0], None, api_name="/compare_load")[0] == "Pick two load tests."
 
 
-def _wait_for_new_test(store: LoadStore, before: int) -> None:
+def _wait_until_measuring(job: Any) -> None:
+    """Until the test reports its first load's progress (a load is being measured)."""
     deadline = time.monotonic() + 120
-    while len(store.tests()) <= before and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not job.done():
+        if any(str(output[0]).startswith("Running") for output in job.outputs()):
+            return
         time.sleep(0.05)
+    raise AssertionError("the load test never reported progress")
 
 
 def test_only_the_session_that_started_a_load_test_can_cancel_it(server: DashboardServer) -> None:
@@ -143,19 +148,17 @@ def test_only_the_session_that_started_a_load_test_can_cancel_it(server: Dashboa
     loads = LoadStore(ResultsStore(server.data_dir))
     rates = "4,6,8"
 
-    before = len(loads.tests())
     job = owner.submit(kind="null target", engine="piper", workers=1, knobs="", url="", rates=rates, users="",
                        duration=1.0, max_requests=30, slo_ms=800, text_set="short", api_name="/load_test")
-    _wait_for_new_test(loads, before)
+    _wait_until_measuring(job)
     assert other.predict(api_name="/cancel_load") == NOTHING_RUNNING
     finished = job.result(timeout=300)
     assert finished[STATUS].startswith(OK_PREFIX) and "Cancelled" not in finished[STATUS], finished[STATUS]
     assert loads.tests()["rates"].iloc[-1] == 3  # another session's cancel cut nothing
 
-    before = len(loads.tests())
     job = owner.submit(kind="null target", engine="piper", workers=1, knobs="", url="", rates=rates, users="",
                        duration=1.0, max_requests=30, slo_ms=800, text_set="short", api_name="/load_test")
-    _wait_for_new_test(loads, before)
+    _wait_until_measuring(job)
     assert "Cancelling the load test" in owner.predict(api_name="/cancel_load")
     cut = job.result(timeout=300)
     stored = int(loads.tests()["rates"].iloc[-1])
