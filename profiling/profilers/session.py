@@ -92,9 +92,6 @@ def validate_profile_request(request: ProfileRequest) -> tuple[str, SynthesisSet
     ))
     cls = engine_class(settings.engine)
     for name in request.profilers:
-        if cancel is not None and cancel.is_set():
-            results.append(ProfilerResult(name, ProfilerStatus.SKIPPED, CANCELLED))
-            continue
         profiler = get_profiler(name)
         reason = profiler.unavailable_reason(cls)
         if reason and request.strict:
