@@ -7,6 +7,7 @@ Null-target tests (real loopback server, real HTTP, real SQLite): the candidate'
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -137,7 +138,7 @@ def _wait_until_measuring(job: Any) -> None:
     """Until the test reports its first load's progress (a load is being measured)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not job.done():
-        if any(str(output[0]).startswith("Running") for output in job.outputs()):
+        if any(re.match(r"Running \d", str(output[0])) for output in job.outputs()):  # a load has a label
             return
         time.sleep(0.05)
     raise AssertionError("the load test never reported progress")
