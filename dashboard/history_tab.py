@@ -90,7 +90,7 @@ def build(ctx: DashboardContext) -> None:
         gr.Markdown("### Load tests\nEvery stored load test (the Load tab, `python -m profiling load`); click a row "
                     "or pick one and press **Open** for its tables and plots. Compare two in the **Compare** tab.")
         load_table = gr.Dataframe(value=load_test_list(ctx), label="Load tests (newest first)", interactive=False,
-                                  elem_id="history-load-table")
+                                  elem_id="history-load-list")
         with gr.Row():
             load_pick = gr.Dropdown(choices=load_test_ids(ctx), label="Load test", allow_custom_value=True,
                                     elem_id="history-load-pick", scale=3)
