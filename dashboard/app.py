@@ -22,6 +22,7 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from dashboard import freshness  # noqa: E402
 from dashboard.context import DashboardContext  # noqa: E402
 from dashboard.messages import error_status, one_line  # noqa: E402
 from dashboard.tabs import TABS  # noqa: E402
@@ -57,6 +58,7 @@ def build_app(ctx: DashboardContext) -> gr.Blocks:
             for title, module_name in TABS:
                 with gr.Tab(title):
                     _build_tab(module_name, ctx)
+        freshness.wire(demo, ctx.refreshers, ctx.storing)
     return demo
 
 

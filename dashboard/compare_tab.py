@@ -1,4 +1,4 @@
-"""The Compare tab: a sweep's plots and tables, any two run groups as ratios, and a sweep form.
+"""The Compare tab: a sweep's plots and tables, any two run groups as ratios, two load tests, and a sweep form.
 
 Handlers are module-level functions of (ctx, inputs) so tests and notebooks call the
 same code the buttons do. Errors come back as one visible line, never a trace.
@@ -17,8 +17,12 @@ import pandas as pd
 from dashboard.compare_panel import build_compare_panel
 from dashboard.context import DashboardContext
 from dashboard.empty_state import EXAMPLE_SWEEP, build_empty_state, run_example_sweep
+from dashboard.freshness import Refresher
 from dashboard.lane import LANE_ID
+from dashboard.load_view import compare_outputs, load_test_ids
 from dashboard.messages import error_status, one_line
+from dashboard.sessions import cancel_handler
+from dashboard.trace_download import no_trace, trace_button, trace_update
 from engines.errors import InputError
 from profiling import api
 from profiling.analysis import plots
@@ -51,18 +55,22 @@ def group_choices(ctx: DashboardContext) -> list[tuple[str, str]]:
 
 
 def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) -> tuple[Any, ...]:
-    """Status, per-config table, ratio table vs the reference, and the five figures for one sweep."""
+    """Status, per-config table, ratio table vs the reference, the five figures and the trace for one sweep.
+
+    The WER and fidelity behind the Pareto plot decode every configuration's audio: they run in the
+    measurement lane, so they never overlap a measured run (the events also share the lane's queue)."""
     empty = empty_config_table()
     if not name:
-        return ("Pick a sweep.", empty, empty_reference_table(), *(None,) * 5)
+        return ("Pick a sweep.", empty, empty_reference_table(), *(None,) * 5, no_trace())
     try:
         runs = sweep_runs_dataframe(ctx.store, name)
         if runs.empty:
             return (error_status(f"sweep '{name}' has no stored runs yet"), empty, empty_reference_table(),
-                    *(None,) * 5)
+                    *(None,) * 5, no_trace())
         table = per_config_table(runs, by="config_label", metric="rtf").round(4)
         ratios = reference_ratios(ctx, runs)
-        quality = sweep_quality(ctx.store, name, wer=with_wer)
+        with ctx.lane.hold(f"speed vs quality of sweep '{name}' ({'WER' if with_wer else 'fidelity'})"):
+            quality = sweep_quality(ctx.store, name, wer=with_wer)
         metric = "relative_wer" if with_wer else "fidelity_distance"
         figures = (
             plots.rtf_box(runs), plots.rtf_vs_length(runs),
@@ -70,17 +78,17 @@ def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) 
             plots.stage_breakdown(ctx.store.stages_dataframe(), runs), plots.pareto(quality, metric),
         )
     except InputError as error:
-        return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5)
+        return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5, no_trace())
     except Exception as error:  # keep serving; the log has the traceback
         log.exception("sweep view failed")
-        return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5)
+        return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5, no_trace())
     status = f"**{name}**: {len(runs)} measured runs over {runs['config_key'].nunique()} configurations."
     placements = runs.groupby(["executor", "worker"]).size()
     if len(placements) > 1 or "ray" in set(runs["executor"]):
         status += " Runs per worker: " + ", ".join(f"{e} {w or '-'}: {n}" for (e, w), n in placements.items()) + "."
     if line := reference_drift(runs):
         status += f" {line[0].upper()}{line[1:]}."
-    return (status, table, ratios, *figures)
+    return (status, table, ratios, *figures, trace_update(ctx, "sweep", name))
 
 
 def empty_config_table() -> pd.DataFrame:
@@ -164,11 +172,10 @@ def run_sweep_text(
 
 
 def build(ctx: DashboardContext) -> None:
-    cancel = threading.Event()
     example = EXAMPLE_SWEEP.read_text(encoding="utf-8") if EXAMPLE_SWEEP.is_file() else ""
     state = build_empty_state(ctx, "compare", "This tab shows a sweep's configurations side by side (RTF spread, "
                               "stage breakdown, ratios against a reference, speed against quality) and compares "
-                              "any two stored run groups.")
+                              "any two stored run groups or load tests.")
     with gr.Accordion("Run a sweep", open=False):
         gr.Markdown("A sweep in YAML (the same format as `python -m profiling sweep FILE`). Running it again "
                     "resumes: finished runs are kept and not repeated.")
@@ -183,33 +190,48 @@ def build(ctx: DashboardContext) -> None:
             run_button = gr.Button("Run sweep", variant="primary", elem_id="compare-sweep-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-sweep-cancel")
         sweep_status = gr.Markdown("", elem_id="compare-sweep-status")
-    # The newest sweep is shown at start, so a returning user sees results rather than empty plots.
+    # The view is read from the store when a page opens (``freshness``): the newest sweep, as stored now.
     names = sweep_names(ctx)
-    first = sweep_view(ctx, names[0] if names else None)
     with state.results:
         with gr.Row():
             sweep_pick = gr.Dropdown(choices=names, value=names[0] if names else None, label="Sweep",
                                      elem_id="compare-sweep-pick", scale=3, allow_custom_value=True)
             with_wer = gr.Checkbox(False, label="Pareto on relative WER (pocketsphinx, slower) instead of fidelity")
             refresh = gr.Button("Refresh", scale=1)
-        view_status = gr.Markdown(first[0], elem_id="compare-view-status")
-        config_table = gr.Dataframe(first[1], label="Per configuration: RTF median, p95, mean, std, 95% bootstrap CI",
+        view_status = gr.Markdown("", elem_id="compare-view-status")
+        sweep_trace = trace_button("compare-sweep-trace")
+        config_table = gr.Dataframe(empty_config_table(),
+                                    label="Per configuration: RTF median, p95, mean, std, 95% bootstrap CI",
                                     interactive=False, elem_id="compare-config-table")
-        reference_table = gr.Dataframe(first[2], label="Against the reference configuration (ratio with 95% CI)",
+        reference_table = gr.Dataframe(empty_reference_table(),
+                                       label="Against the reference configuration (ratio with 95% CI)",
                                        interactive=False)
         with gr.Row():
-            box_plot = gr.Plot(first[3], label="RTF by configuration", elem_id="compare-box-plot")
-            length_plot = gr.Plot(first[4], label="RTF vs text length")
+            box_plot = gr.Plot(label="RTF by configuration", elem_id="compare-box-plot")
+            length_plot = gr.Plot(label="RTF vs text length")
         with gr.Row():
-            ttfa_plot, stage_plot = gr.Plot(first[5], label="TTFA vs first chunk"), gr.Plot(first[6],
-                                                                                           label="Stage breakdown")
-        pareto_plot = gr.Plot(first[7], label="Pareto: speed vs quality")
+            ttfa_plot, stage_plot = gr.Plot(label="TTFA vs first chunk"), gr.Plot(label="Stage breakdown")
+        pareto_plot = gr.Plot(label="Pareto: speed vs quality")
 
         gr.Markdown("### Compare any two run groups")
         panel = build_compare_panel(group_choices(ctx), "compare")
 
+        gr.Markdown("### Compare two load tests\nCapacity and throughput are shown; TTFA p95 and C100 at each "
+                    "load both tests ran are called only where a 95% bootstrap interval over the stored requests "
+                    "excludes no difference. Tests at different loads are not called.")
+        tests = load_test_ids(ctx)
+        with gr.Row():
+            load_a = gr.Dropdown(choices=tests, label="Baseline load test", allow_custom_value=True,
+                                 elem_id="compare-load-baseline")
+            load_b = gr.Dropdown(choices=tests, label="Candidate load test", allow_custom_value=True,
+                                 elem_id="compare-load-candidate")
+            load_button = gr.Button("Compare load tests", variant="primary", elem_id="compare-load-run")
+        load_status = gr.Markdown("", elem_id="compare-load-status")
+        load_table = gr.Dataframe(pd.DataFrame(columns=api.LOAD_COMPARE_COLUMNS), label="Candidate vs baseline",
+                                  interactive=False, wrap=True, elem_id="compare-load-table")
+
     view_outputs = [view_status, config_table, reference_table, box_plot, length_plot, ttfa_plot, stage_plot,
-                    pareto_plot]
+                    pareto_plot, sweep_trace]
     choice_outputs = [sweep_pick, panel.baseline, panel.candidate, state.panel, state.results]
 
     def show(name: str | None, wer: bool) -> tuple[Any, ...]:
@@ -220,25 +242,44 @@ def build(ctx: DashboardContext) -> None:
         sweeps = gr.update(choices=sweep_names(ctx), value=pick) if pick else gr.update(choices=sweep_names(ctx))
         return sweeps, gr.update(choices=groups), gr.update(choices=groups), *state.visibility(ctx)
 
-    def run(text: str, name: str, count: float, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        return run_sweep_text(ctx, text, cancel, progress, name, int(count or 1))
+    def on_page_load(current: str | None) -> tuple[Any, ...]:
+        """The choices as stored now; the newest sweep picked when none is (or the picked one is gone)."""
+        names = sweep_names(ctx)
+        return refresh_choices(current if current in names else (names[0] if names else None))
 
-    def stop() -> str:
-        cancel.set()
-        return "Cancelling after the run in progress…"
+    def refresh_loads() -> tuple[Any, ...]:
+        ids = load_test_ids(ctx)
+        return gr.update(choices=ids), gr.update(choices=ids)
 
-    def run_example(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        status, name = run_example_sweep(ctx, progress)
+    def run(text: str, name: str, count: float, request: gr.Request,
+            progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        with ctx.cancels.running(request, "the sweep") as cancel:
+            return run_sweep_text(ctx, text, cancel, progress, name, int(count or 1))
+
+    def run_example(request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        with ctx.cancels.running(request, "the example sweep") as cancel:
+            status, name = run_example_sweep(ctx, progress, cancel)
         return status, *refresh_choices(name or None)
 
-    sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view")
-    with_wer.change(show, [sweep_pick, with_wer], view_outputs)
-    refresh.click(refresh_choices, None, choice_outputs)
-    state.refresh.click(refresh_choices, None, choice_outputs)
-    run_button.click(run, [sweep_text, executor, workers], sweep_status, api_name="run_sweep",
-                     concurrency_id=LANE_ID).then(refresh_choices, None, choice_outputs)
-    state.button.click(run_example, None, [state.status, *choice_outputs], api_name="example_sweep",
-                       concurrency_id=LANE_ID)
-    # Outside the queue's concurrency limit, so it lands while the sweep is running.
-    cancel_button.click(stop, None, sweep_status, api_name="cancel_sweep", concurrency_limit=None)
+    def compare_loads(a: str | None, b: str | None) -> tuple[Any, ...]:
+        return compare_outputs(ctx, a, b)
+
+    # In the lane: the Pareto plot's WER/fidelity must not overlap a measured run.
+    sweep_pick.change(show, [sweep_pick, with_wer], view_outputs, api_name="sweep_view", concurrency_id=LANE_ID)
+    with_wer.change(show, [sweep_pick, with_wer], view_outputs, concurrency_id=LANE_ID)
+    refresh.click(refresh_choices, None, choice_outputs).then(refresh_loads, None, [load_a, load_b])
+    state.refresh.click(refresh_choices, None, choice_outputs).then(refresh_loads, None, [load_a, load_b])
+    ran = run_button.click(run, [sweep_text, executor, workers], sweep_status, api_name="run_sweep",
+                           concurrency_id=LANE_ID)
+    example_ran = state.button.click(run_example, None, [state.status, *choice_outputs], api_name="example_sweep",
+                                     concurrency_id=LANE_ID)
+    ctx.storing += [ran, example_ran]
+    # Outside the queue's concurrency limit, so it lands while the sweep is running; only this session's.
+    cancel_button.click(cancel_handler(ctx.cancels), None, sweep_status, api_name="cancel_sweep",
+                        concurrency_limit=None)
+    state.wire_cancel(ctx, api_name="cancel_example_sweep")
     panel.wire(ctx, api_name="compare_groups")
+    load_button.click(compare_loads, [load_a, load_b], [load_status, load_table], api_name="compare_load")
+    view = Refresher(show, [sweep_pick, with_wer], view_outputs, on_store=False, concurrency_id=LANE_ID)
+    ctx.refreshers += [Refresher(on_page_load, [sweep_pick], choice_outputs, then=view),
+                       Refresher(refresh_loads, [], [load_a, load_b])]

@@ -30,6 +30,8 @@ from dashboard.controls import (
 )
 from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
+from dashboard.sessions import cancel_handler
+from dashboard.trace_download import trace_button, trace_update
 from engines.base import KnobKind, KnobSpec
 from engines.errors import InputError
 from profiling import api
@@ -211,9 +213,11 @@ def result_outputs(ctx: DashboardContext, test: LoadTest, result: LoadResult) ->
     cap = result.capacity.rate_per_s if result.capacity.rate_per_s is not None else result.capacity.users
     answer = result.search.describe() if result.search is not None else result.capacity.describe()
     status = f"{OK_PREFIX} {test.target.label}: {answer} (stored as {result.test_id})"
+    if cut := result.cut_line():
+        status += f" **{cut[0].upper()}{cut[1:]}.**"
     return (status, rate_table(result.metrics), latency_vs_load(rates, test.slo.ttfa_ms, cap),
             throughput_vs_load(rates), ttfa_distribution(requests), request_timeline(requests),
-            search_markdown(result.search))
+            search_markdown(result.search), trace_update(ctx, "load", result.test_id))
 
 
 def build(ctx: DashboardContext) -> None:
@@ -226,7 +230,7 @@ def build(ctx: DashboardContext) -> None:
     gr.Markdown("Load test a speech server: open-loop Poisson rates (or closed-loop users), percentiles, "
                 "continuity, goodput under the SLO, and capacity. Methodology: `docs/load_methodology.md`.")
     with gr.Row():
-        kind = gr.Radio(list(TARGET_KINDS), value=TARGET_KINDS[0], label="Target")
+        kind = gr.Radio(list(TARGET_KINDS), value=TARGET_KINDS[0], label="Target", elem_id="load-kind")
         engine = gr.Dropdown(names, value=selected or None, label="Engine (lab server)", elem_id="load-engine")
         workers = gr.Number(1, precision=0, label="Workers (replicas)")
         url = gr.Textbox(label="URL (loopback)", placeholder="http://127.0.0.1:8000")
@@ -248,9 +252,9 @@ def build(ctx: DashboardContext) -> None:
         panel = KnobPanel(views, selected)
         knobs = gr.Textbox(label="More knobs, one NAME=VALUE a line (over the controls above)", lines=2, value="")
     with gr.Row():
-        rates = gr.Textbox("0.5,1,2", label="Rates (requests/s)")
+        rates = gr.Textbox("0.5,1,2", label="Rates (requests/s)", elem_id="load-rates")
         users = gr.Textbox("", label="or users (closed loop)")
-        duration = gr.Number(10, label="Duration per load (s)")
+        duration = gr.Number(10, label="Duration per load (s)", elem_id="load-duration")
         max_requests = gr.Number(200, precision=0, label="Max requests per load")
         slo_ms = gr.Number(800, label="SLO: audible TTFA p95 (ms)")
         slo_c100 = gr.Number(0.99, label="SLO: C100 at least", info="share of streams never starved > 100 ms")
@@ -260,16 +264,19 @@ def build(ctx: DashboardContext) -> None:
                            "rate (or user count) is the start")
         min_requests = gr.Number(100, precision=0, label="Min requests per step")
         max_steps = gr.Number(8, precision=0, label="Max steps")
-    run_button = gr.Button("Run load test", variant="primary")
-    status = gr.Markdown()
+    with gr.Row():
+        run_button = gr.Button("Run load test", variant="primary", elem_id="load-run")
+        cancel_button = gr.Button("Cancel", variant="stop", elem_id="load-cancel")
+    status = gr.Markdown(elem_id="load-status")
     capacity_md = gr.Markdown(elem_id="load-capacity")
+    trace = trace_button("load-trace")
     table = gr.Dataframe(headers=TABLE_COLUMNS, interactive=False, label="Per load")
     gr.Markdown(TABLE_NOTE)
     with gr.Row():
         latency_plot, throughput_plot = gr.Plot(label="Latency vs load"), gr.Plot(label="Throughput vs load")
     with gr.Row():
         ttfa_plot, timeline_plot = gr.Plot(label="TTFA per load"), gr.Plot(label="Per-request timeline")
-    outputs = [status, table, latency_plot, throughput_plot, ttfa_plot, timeline_plot, capacity_md]
+    outputs = [status, table, latency_plot, throughput_plot, ttfa_plot, timeline_plot, capacity_md, trace]
 
     def on_engine(name: str | None) -> list[Any]:
         chosen = find_view(views, name or "")
@@ -298,6 +305,7 @@ def build(ctx: DashboardContext) -> None:
             first_chunk_chars: float | None = 20, ttfa_target_ms: float | None = 500.0,
             admit: str | None = "none", voice: str | None = "default", find_capacity: bool = False,
             min_requests: float | None = 100, max_steps: float | None = 8, slo_c100: float | None = 0.99,
+            request: gr.Request = None,  # type: ignore[assignment]
             **knob_values: Any) -> Iterator[tuple[Any, ...]]:
         """The form by name; the engines' knob controls arrive as ``<engine>__<knob>`` (only the chosen
         engine's are used)."""
@@ -326,21 +334,23 @@ def build(ctx: DashboardContext) -> None:
         def on_rate(m: RateMetrics) -> None:
             progress.finished.append(f"{m.label} {'met' if m.slo_met else 'missed'}")
 
-        def work() -> None:
+        def work(cancel: threading.Event) -> None:
             try:
                 # In the lane: a load test must not share the cores with another measured run.
                 with ctx.lane.hold("a load test"):
-                    box["result"] = api.run_load(test, store=ctx.store, progress=on_progress, on_rate=on_rate).result
+                    box["result"] = api.run_load(test, store=ctx.store, progress=on_progress, on_rate=on_rate,
+                                                 cancel=cancel).result
             except Exception as error:  # shown as one line; rates finished so far stay stored
                 box["error"] = error
 
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        yield ("Starting the target…", *skip)
-        while thread.is_alive():
-            thread.join(timeout=1.0)
-            if thread.is_alive():
-                yield (progress.line(), *skip)
+        with ctx.cancels.running(request, "the load test") as cancel:
+            thread = threading.Thread(target=work, args=(cancel,), daemon=True)
+            thread.start()
+            yield ("Starting the target…", *skip)
+            while thread.is_alive():
+                thread.join(timeout=1.0)
+                if thread.is_alive():
+                    yield (progress.line() + (" — cancelling after this load" if cancel.is_set() else ""), *skip)
         if "error" in box:
             yield (f"{ERROR_PREFIX} {one_line(box['error'])}", *skip)
             return
@@ -351,5 +361,7 @@ def build(ctx: DashboardContext) -> None:
             "text_set": text_set, "device": device, "precision": precision, "policy": policy, "chunker": chunker,
             "first_chunk_chars": first_chunk, "ttfa_target_ms": ttfa_target, "admit": admit, "voice": voice,
             "find_capacity": find, "min_requests": min_requests, "max_steps": max_steps, "slo_c100": slo_c100}
-    run_button.click(run, inputs_kwargs={**form, **panel.named_inputs()}, outputs=outputs, api_name="load_test",
-                     concurrency_id=LANE_ID)
+    ctx.storing.append(run_button.click(run, inputs_kwargs={**form, **panel.named_inputs()}, outputs=outputs,
+                                        api_name="load_test", concurrency_id=LANE_ID))
+    # Outside the lane and the queue's limit, so it lands while the test runs; only this session's test.
+    cancel_button.click(cancel_handler(ctx.cancels), None, status, api_name="cancel_load", concurrency_limit=None)

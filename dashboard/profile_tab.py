@@ -32,13 +32,15 @@ from dashboard.controls import (
 )
 from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
+from dashboard.sessions import cancel_handler
+from dashboard.trace_download import result_trace_update, trace_button
 from engines.errors import InputError
 from engines.registry import engine_class
 from profiling import api
 from profiling.profilers import PROFILER_NAMES, get_profiler
 from profiling.profilers.artifacts import zip_files
 from profiling.profilers.common import ProfilerResult, ProfilerStatus
-from profiling.profilers.session import ProfileReport, ProfileRequest
+from profiling.profilers.session import CANCELLED, ProfileReport, ProfileRequest
 from profiling.run.inputs import DEFAULT_TEXT
 from profiling.store.results import ResultsStore
 
@@ -61,6 +63,8 @@ class ProfileView:
     archive: str | None = None
     #: The roofline plot when the roofline profiler ran (a plotly figure), else None.
     roofline: Any = None
+    #: The trace file's path for the "Download trace" button (None until a profile ran).
+    trace: str | None = None
 
     def as_outputs(self) -> tuple[Any, ...]:
         names = list(self.tables)
@@ -77,6 +81,7 @@ class ProfileView:
             gr.update(visible=bool(names)),
             self.tables,
             self.roofline,
+            self.trace,
         )
 
 
@@ -171,10 +176,14 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
     roofline = next((r for r in report.results if r.profiler == "roofline" and r.status is ProfilerStatus.OK),
                     None)
     ok = [r.profiler for r in report.results if r.status is ProfilerStatus.OK]
-    others = [f"{r.profiler} {r.status.value}" for r in report.results if r.status is not ProfilerStatus.OK]
+    others = [f"{r.profiler} {r.status.value}" for r in report.results
+              if r.status is not ProfilerStatus.OK and r.message != CANCELLED]
+    cut = [r.profiler for r in report.results if r.message == CANCELLED]
     status = f"{OK_PREFIX} {report.engine}: profiled with {', '.join(ok) or 'nothing'}"
     if others:
         status += f" ({'; '.join(others)}: see below)"
+    if cut:
+        status += f". **Cancelled:** not run: {', '.join(cut)} (what ran is stored)"
     archive, files = _download_copies(report.results)
     return ProfileView(
         status=status,
@@ -229,7 +238,9 @@ def build(ctx: DashboardContext) -> None:
                     leak_runs = gr.Number(6, precision=0, label="memory: runs for the growth check")
         with gr.Column(scale=2):
             text = gr.Textbox(DEFAULT_TEXT, lines=3, label=f"Text (up to {ctx.max_chars} characters)")
-            run_button = gr.Button("Profile", variant="primary", elem_id="profile-run", interactive=bool(views))
+            with gr.Row():
+                run_button = gr.Button("Profile", variant="primary", elem_id="profile-run", interactive=bool(views))
+                cancel_button = gr.Button("Cancel", variant="stop", elem_id="profile-cancel")
             status = gr.Markdown("Ready: pick profilers and press **Profile**.", elem_id="profile-status")
             summary = gr.Markdown(elem_id="profile-summary")
             # Hidden until a run fills them: an empty table would show placeholder headers.
@@ -240,6 +251,7 @@ def build(ctx: DashboardContext) -> None:
             roofline_plot = gr.Plot(label="Roofline: one point per stage (run the roofline profiler)",
                                     elem_id="profile-roofline")
             archive = gr.File(label="Download all files (zip)", interactive=False, elem_id="profile-zip")
+            trace = trace_button("profile-trace")
             with gr.Accordion("Individual files (.prof, speedscope, SVG, Chrome trace, tables)", open=False):
                 files = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="profile-files")
             artifacts = gr.Dataframe(pd.DataFrame(columns=ARTIFACT_COLUMNS), label="Artifacts stored with the runs",
@@ -263,19 +275,24 @@ def build(ctx: DashboardContext) -> None:
     def profile(
         engine_name: str, device_name: str, precision_name: str, text_value: str,
         chosen: list[str], repeat_count: float, line_names: str, rate: float, native: bool, memory: bool,
-        leak: float, progress: gr.Progress = gr.Progress(),  # noqa: B008
+        leak: float, request: gr.Request = None,  # type: ignore[assignment]
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
         **knob_values: Any,
     ) -> tuple[Any, ...]:
         """The form by name; knobs arrive as ``<engine>__<knob>`` for every engine (as on /synthesize)."""
         try:
-            request = build_request(engine_name, device_name, precision_name,
-                                    knobs_from_named(engine_name, knob_values), text_value, chosen,
-                                    repeat_count, line_names, rate, native, memory, leak, ctx.max_chars)
+            profile_request = build_request(engine_name, device_name, precision_name,
+                                            knobs_from_named(engine_name, knob_values), text_value, chosen,
+                                            repeat_count, line_names, rate, native, memory, leak, ctx.max_chars)
             # In the lane: a profiler sampling this process must not see another tab's synthesis.
-            with ctx.lane.hold(f"profile of {request.settings.engine}"):
-                run = api.run_profile_request(request, store=ctx.store, pool=ctx.pool,
-                                              progress=lambda msg: progress(None, desc=msg))
-            return report_view(run.report, ctx.store).as_outputs()
+            with ctx.cancels.running(request, "the profile") as cancel, \
+                    ctx.lane.hold(f"profile of {profile_request.settings.engine}"):
+                run = api.run_profile_request(profile_request, store=ctx.store, pool=ctx.pool,
+                                              progress=lambda msg: progress(None, desc=msg), cancel=cancel)
+            view = report_view(run.report, ctx.store)
+            first = next((r.run_id for r in run.report.results if r.run_id), None)
+            view.trace = result_trace_update(run.trace, f"profile-{first or run.report.engine}")
+            return view.as_outputs()
         except Exception as error:  # a visible line, never a stack trace in the page
             if not isinstance(error, InputError):
                 log.exception("profiling failed")
@@ -291,11 +308,12 @@ def build(ctx: DashboardContext) -> None:
     form = {"engine_name": engine, "device_name": device, "precision_name": precision, "text_value": text,
             "chosen": profilers, "repeat_count": repeats, "line_names": line_functions, "rate": pyspy_rate,
             "native": pyspy_native, "memory": torch_memory, "leak": leak_runs}
-    run_button.click(
+    ctx.storing.append(run_button.click(
         profile, inputs_kwargs={**form, **panel.named_inputs()},
         outputs=[status, summary, table_choice, table, flame, files, artifacts, archive, tables_box, tables_state,
-                 roofline_plot],
+                 roofline_plot, trace],
         api_name="profile", concurrency_id=LANE_ID,
-    )
+    ))
+    cancel_button.click(cancel_handler(ctx.cancels), None, status, api_name="cancel_profile", concurrency_limit=None)
     table_choice.change(show_table, [table_choice, tables_state], table, api_name="profile_table")
     lookup_button.click(lookup, lookup_id, artifacts, api_name="profile_artifacts")

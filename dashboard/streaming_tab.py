@@ -22,6 +22,8 @@ from dashboard.context import DashboardContext
 from dashboard.controls import EngineView, KnobPanel, device_choices, engine_views, find_view, timing_control
 from dashboard.lane import LANE_ID
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX, one_line
+from dashboard.sessions import cancel_handler
+from dashboard.trace_download import no_trace, trace_button, trace_update
 from engines.base import AudioChunk
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
@@ -191,6 +193,16 @@ def best_markdown(result: SweepResult) -> str:
     )
 
 
+def cut_line(result: SweepResult) -> str:
+    """What a cancel cut from the sweep ("" when nothing)."""
+    if not result.cut:
+        return ""
+    done = len({p.first_chunk_max_chars for p in result.points})
+    sizes = ", ".join(str(size) for size in result.cut)
+    return (f" **Cancelled:** {done} first-chunk size{'s' if done != 1 else ''} finished; cut: {sizes} "
+            "(every run that finished is stored).")
+
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -277,13 +289,16 @@ def build(ctx: DashboardContext) -> None:
         summary = gr.Markdown()
         joins = gr.Dataframe(pd.DataFrame(columns=JOIN_COLUMNS), label="Joins", interactive=False)
     chunks = gr.Dataframe(pd.DataFrame(columns=CHUNK_COLUMNS), label="Chunks", interactive=False)
+    trace = trace_button("stream-trace")
 
     gr.Markdown("### Sweep: first chunk size × pre-buffer")
     with gr.Row():
         sweep_sizes = gr.Textbox(value="10, 20, 40, 80", label="first_chunk_max_chars values")
         sweep_prebuffers = gr.Textbox(value="0, 100, 250, 500, 1000", label="prebuffer_ms values")
         sweep_repeats = gr.Number(value=2, precision=0, minimum=1, label="repeats per size")
-    sweep_button = gr.Button("Run sweep")
+    with gr.Row():
+        sweep_button = gr.Button("Run sweep", elem_id="stream-sweep-run")
+        sweep_cancel = gr.Button("Cancel", variant="stop", elem_id="stream-sweep-cancel")
     sweep_status = gr.Markdown(elem_id="sweep-status")
     with gr.Row():
         sweep_latency = gr.Plot(label="TTFA vs first chunk")
@@ -317,29 +332,31 @@ def build(ctx: DashboardContext) -> None:
         try:
             request = request_from(values)
         except InputError as error:
-            yield skip, f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip, skip
+            yield skip, f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip, skip, no_trace()
             return
         for kind, payload in stream_events(ctx, request):
             if kind == "chunk":
                 if len(payload.audio.samples):
-                    yield _pcm(payload), f"chunk {payload.index} ready…", skip, skip, skip, skip
+                    yield _pcm(payload), f"chunk {payload.index} ready…", skip, skip, skip, skip, skip
             elif kind == "error":
-                yield skip, f"{ERROR_PREFIX} {payload}", skip, skip, skip, skip
+                yield skip, f"{ERROR_PREFIX} {payload}", skip, skip, skip, skip, no_trace()
             else:
                 record, message = _result_record(payload)
                 if record is None:
-                    yield skip, message, skip, skip, skip, skip
+                    yield skip, message, skip, skip, skip, skip, trace_update(ctx, "stream", payload.batch_id)
                 else:
                     yield (skip, message, timeline_figure(record), summary_markdown(record),
-                           joins_table(record), chunk_table(record))
+                           joins_table(record), chunk_table(record), trace_update(ctx, "stream", payload.batch_id))
 
-    stream_button.click(
+    streamed = stream_button.click(
         on_stream, inputs=stream_inputs,
-        outputs=[player, status, timeline, summary, joins, chunks], api_name="stream",
+        outputs=[player, status, timeline, summary, joins, chunks, trace], api_name="stream",
         concurrency_id=LANE_ID,
     )
 
-    def on_sweep(*args: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+    # The session first: Gradio fills in a gr.Request only among the leading positional parameters.
+    def on_sweep(request: gr.Request, *args: Any,
+                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         values = dict(zip(sweep_inputs, args, strict=True))
         skip = gr.skip()
         try:
@@ -354,16 +371,21 @@ def build(ctx: DashboardContext) -> None:
             def step(done: int, total: int, _record: RunRecord) -> None:
                 progress(done / total, desc=f"run {done}/{total}")
 
-            with ctx.lane.hold(f"streaming sweep on {base.settings.engine}"):
-                result = run_streaming_sweep(sweep, ctx.pool, ctx.store, step)
+            with ctx.cancels.running(request, "the streaming sweep") as cancel, \
+                    ctx.lane.hold(f"streaming sweep on {base.settings.engine}"):
+                result = run_streaming_sweep(sweep, ctx.pool, ctx.store, step, cancel)
         except InputError as error:
             return f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip
         latency, stall = sweep_figures(result)
-        return best_markdown(result), latency, stall, sweep_table(result)
+        head = best_markdown(result) if result.points else f"{OK_PREFIX} sweep {result.sweep_id}:"
+        return head + cut_line(result), latency, stall, sweep_table(result)
 
-    sweep_button.click(
+    swept = sweep_button.click(
         on_sweep, inputs=sweep_inputs,
         outputs=[sweep_status, sweep_latency, sweep_stall, sweep_frame], api_name="stream_sweep",
         concurrency_id=LANE_ID,
     )
+    sweep_cancel.click(cancel_handler(ctx.cancels), None, sweep_status, api_name="cancel_stream_sweep",
+                       concurrency_limit=None)
+    ctx.storing += [streamed, swept]
 

@@ -37,6 +37,7 @@ from dashboard.lane import LANE_ID
 from dashboard.messages import error_status, one_line, run_status, summary_markdown, weights_banner
 from dashboard.synth_form import CHUNKER_ENGINE, CHUNKER_LAB, SynthForm
 from dashboard.tables import empty_stage_table, stage_table
+from dashboard.trace_download import no_trace, trace_button, trace_update
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
@@ -68,15 +69,17 @@ class Outputs:
     stages: gr.Dataframe
     details: gr.JSON
     gpu_plot: gr.Plot
+    trace: gr.DownloadButton
 
     def components(self) -> list[gr.Component]:
         return [self.status, self.banner, self.audio, self.summary, self.stage_plot,
-                self.rtf_plot, self.ttfa_plot, self.stages, self.details, self.gpu_plot]
+                self.rtf_plot, self.ttfa_plot, self.stages, self.details, self.gpu_plot, self.trace]
 
 
 def error_outputs(message: str) -> tuple[Any, ...]:
     """A visible one-line error; every result output cleared so no stale result looks current."""
-    return (error_status(message), "", None, "", None, None, None, empty_stage_table(), {"error": message}, None)
+    return (error_status(message), "", None, "", None, None, None, empty_stage_table(), {"error": message}, None,
+            no_trace())
 
 
 def _details(result: BenchResult) -> dict[str, Any]:
@@ -101,7 +104,8 @@ def _details(result: BenchResult) -> dict[str, Any]:
     }
 
 
-def result_outputs(result: BenchResult) -> tuple[Any, ...]:
+def result_outputs(result: BenchResult, trace: str | None = None) -> tuple[Any, ...]:
+    """Every output in ``Outputs`` order; ``trace``: the path the "Download trace" button holds."""
     records: list[RunRecord] = result.records
     stages = result.stage_summary
     synth = next((m for m in result.metric_summary if m.name == "synth_s"), None)
@@ -120,6 +124,7 @@ def result_outputs(result: BenchResult) -> tuple[Any, ...]:
         stage_table(stages, summarize_series(records), result.load_stages),
         _details(result),
         gpu_figure(records) if measured_any else None,  # CPU runs: one "no GPU data" note
+        trace,
     )
 
 
@@ -142,7 +147,7 @@ def make_runner(ctx: DashboardContext) -> Callable[[SynthForm, gr.Progress | Non
         except Exception as error:  # the app keeps serving; the log has the traceback
             log.exception("synthesis request failed")
             return error_outputs(one_line(error))
-        return result_outputs(result)
+        return result_outputs(result, trace_update(ctx, None, result.batch_id))
 
     return run
 
@@ -248,9 +253,10 @@ def build(ctx: DashboardContext) -> None:
             gpu_plot = gr.Plot(label="GPU memory and utilisation", elem_id="synth-gpu-plot")
             stages = gr.Dataframe(value=empty_stage_table(), label="Stages (ms)", interactive=False,
                                   elem_id="synth-stage-table")
+            trace = trace_button("synth-trace")
             details = gr.JSON(label="Run details", visible=False)
             outputs = Outputs(status, banner, audio, summary, stage_plot, rtf_plot, ttfa_plot, stages, details,
-                              gpu_plot)
+                              gpu_plot, trace)
             # JSON endpoint only: hidden, no place in the page.
             json_settings = gr.Textbox(visible=False)
             json_button = gr.Button(visible=False)
@@ -318,10 +324,12 @@ def build(ctx: DashboardContext) -> None:
             return error_outputs(f"bad settings: {one_line(error)}")
         return runner(form, progress)
 
-    run_button.click(synthesize, inputs_kwargs={**form_inputs, **knob_inputs}, outputs=outputs.components(),
-                     api_name="synthesize", concurrency_id=LANE_ID)
-    json_button.click(synthesize_json, inputs=json_settings, outputs=outputs.components(),
-                      api_name="synthesize_json", concurrency_id=LANE_ID)
+    ctx.storing += [
+        run_button.click(synthesize, inputs_kwargs={**form_inputs, **knob_inputs}, outputs=outputs.components(),
+                         api_name="synthesize", concurrency_id=LANE_ID),
+        json_button.click(synthesize_json, inputs=json_settings, outputs=outputs.components(),
+                          api_name="synthesize_json", concurrency_id=LANE_ID),
+    ]
 
 
 def example_settings() -> str:

@@ -18,7 +18,9 @@ process-wide pool, so a second ``bench`` on the same engine skips the load.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shlex
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -34,6 +36,15 @@ from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE, default_precision, engine_class
 from profiling.analysis import load_plots, plots
 from profiling.analysis.compare import per_config_table, run_groups
+from profiling.analysis.load_compare import COMPARE_COLUMNS as LOAD_COMPARE_COLUMNS
+from profiling.analysis.load_compare import LIST_COLUMNS as LOAD_LIST_COLUMNS
+from profiling.analysis.load_compare import (
+    LoadComparison,
+    StoredLoadTest,
+    compare_load_tests,
+    load_test_list,
+    open_load_test,
+)
 from profiling.analysis.run_plots import (
     rtf_figure,
     stage_breakdown_figure,
@@ -55,6 +66,7 @@ from profiling.profilers.common import ProfileOptions, ProfilerStatus
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
 from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
 from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
+from profiling.store.load import LoadStore
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
 from profiling.sweeps.execute import ExecutorChoice, SweepOutcome, SweepProgressCallback, run_sweep
@@ -62,9 +74,10 @@ from profiling.sweeps.spec import SweepSpec, load_sweep_spec, spec_from_mapping
 from profiling.trace import LoadRate, load_trace, profile_trace, runs_trace, trace_for, write_trace
 
 __all__ = [
-    "BenchRun", "LoadRun", "ProfileRun", "Runs", "StreamRun", "SweepRun",
-    "bench", "default_device", "device_for", "find_capacity", "load", "profile", "runs", "stream", "sweep", "trace",
-    "trace_for",
+    "LOAD_COMPARE_COLUMNS", "LOAD_LIST_COLUMNS", "BenchRun", "LoadComparison", "LoadRun", "ProfileRun", "Runs",
+    "StoredLoadTest", "StreamRun", "SweepRun",
+    "bench", "compare_load", "default_device", "device_for", "find_capacity", "has_load_tests", "load", "load_test",
+    "load_tests", "profile", "runs", "stream", "sweep", "trace", "trace_file", "trace_for",
 ]
 
 #: Chunker choices for ``stream``: the lab's text chunker (one synthesis per chunk) or the engine's own.
@@ -462,10 +475,11 @@ class ProfileRun:
 def run_profile_request(
     request: ProfileRequest, *, data_dir: Path | str | None = None, save: bool = True,
     store: ResultsStore | None = None, pool: EnginePool | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
 ) -> ProfileRun:
+    """``cancel`` stops it between profilers: those not run are reported as skipped ("cancelled")."""
     target = _store_for(save, store, data_dir)
-    report = run_profile(request, pool or shared_pool(), target, progress)
+    report = run_profile(request, pool or shared_pool(), target, progress, cancel)
     return ProfileRun(report, target.db_path if target is not None else None)
 
 
@@ -682,9 +696,11 @@ def find_capacity(
 
 
 def run_load(test: LoadTest, *, store: ResultsStore | None = None, progress: LoadProgress | None = None,
-             on_rate: Callable[[RateMetrics], None] | None = None) -> LoadRun:
-    """Run a prepared ``LoadTest`` (what the CLI and the Load tab build); each load stored as it ends."""
-    return LoadRun(test, run_load_test(test, store, progress, on_rate), store)
+             on_rate: Callable[[RateMetrics], None] | None = None,
+             cancel: threading.Event | None = None) -> LoadRun:
+    """Run a prepared ``LoadTest`` (what the CLI and the Load tab build); each load stored as it ends.
+    ``cancel`` (set from another thread) stops it at the next load's boundary (``result.cut_line()``)."""
+    return LoadRun(test, run_load_test(test, store, progress, on_rate, cancel), store)
 
 
 @dataclass(frozen=True)
@@ -726,3 +742,41 @@ def trace(ident: str, path: Path | str | None = None, *, kind: str | None = None
     the id). ``trace_for(kind, id, store)`` is the same for callers holding a store (the dashboard)."""
     return _traced(trace_for(kind, ident, store or open_store(data_dir)), path)
 
+
+def trace_file(kind: str | None, ident: str, store: ResultsStore, folder: Path | str | None = None) -> Path:
+    """``trace_for`` written as JSON to a fresh file in ``folder`` (default: a new temporary directory), for a
+    download: the dashboard serves files from the temporary directory only."""
+    target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="ttsperf-trace-"))
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", ident.strip())[:80] or "trace"
+    return write_trace(trace_for(kind, ident, store), target / f"trace-{name}.json")
+
+
+# --- stored load tests ----------------------------------------------------------------------------------------
+
+
+def _store(data_dir: Path | str | None, store: ResultsStore | None) -> ResultsStore:
+    return store if store is not None else open_store(data_dir)
+
+
+def load_tests(data_dir: Path | str | None = None, *, store: ResultsStore | None = None) -> pd.DataFrame:
+    """Every stored load test, newest first: id, when, engine, policy, workers, target, loads, capacity."""
+    return load_test_list(LoadStore(_store(data_dir, store)))
+
+
+def has_load_tests(store: ResultsStore) -> bool:
+    """Whether any load test is stored (cheap: no figures are read)."""
+    return not LoadStore(store).tests().empty
+
+
+def load_test(test_id: str, data_dir: Path | str | None = None, *,
+              store: ResultsStore | None = None) -> StoredLoadTest:
+    """One stored load test reopened: per-load figures (``metrics``), capacity, rates and request rows."""
+    return open_load_test(LoadStore(_store(data_dir, store)), test_id)
+
+
+def compare_load(baseline: str, candidate: str, data_dir: Path | str | None = None, *,
+                 store: ResultsStore | None = None, seed: int = 0) -> LoadComparison:
+    """Two stored load tests: capacity, and at each load both ran TTFA p95 and C100 with bootstrap intervals
+    (called only when the interval excludes no difference) and throughput. ``.table()``, ``.describe()``."""
+    loads = LoadStore(_store(data_dir, store))
+    return compare_load_tests(open_load_test(loads, baseline), open_load_test(loads, candidate), seed=seed)

@@ -93,7 +93,8 @@ def test_a_named_command_imports_only_its_own_module() -> None:
     from profiling.cli.main import build_parser, command_name
 
     assert [command_name(m) for m in COMMAND_MODULES] == [
-        "engines", "bench", "stream", "sweep", "compare", "ab", "calibrate", "profile", "serve", "load", "trace"]
+        "engines", "bench", "stream", "sweep", "compare", "compare-load", "ab", "calibrate", "profile", "serve", "load",
+        "trace"]
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "profiling", "serve", "--help"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--workers" in result.stdout

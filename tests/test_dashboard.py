@@ -31,7 +31,7 @@ HIDDEN = "f5_tts"
 TEXT = "The lab measures speech synthesis. Every stage is timed."
 
 # Output order of both run endpoints (dashboard.synthesize_tab.Outputs).
-STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS, GPU_PLOT = range(10)
+STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS, GPU_PLOT, TRACE = range(11)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,9 @@ def test_piper_run_returns_audio_stages_plots_and_stores_every_run(
 
     details = result[DETAILS]
     assert details["runs_stored"] == 3
+    # "Download trace": the batch as Chrome trace JSON, one run slice per stored run.
+    events = json.loads(Path(result[TRACE]).read_text(encoding="utf-8"))["traceEvents"]
+    assert {e["args"]["run_id"] for e in events if e.get("cat") == "run"} == set(details["run_ids"])
     assert stored_runs(server) == before + 3
     records = ResultsStore(server.data_dir).load_batch(details["batch_id"])
     assert sorted(r.warmup for r in records) == [False, False, True]
@@ -266,6 +269,7 @@ def test_bad_input_shows_one_line_error_and_stores_nothing(
     assert expected in status
     assert "\n" not in status and "Traceback" not in status
     assert result[AUDIO] is None and result[STAGES]["data"] in ([], [[]]) and result[GPU_PLOT] is None
+    assert result[TRACE] is None
     assert stored_runs(server) == before
     assert server.alive()
 

@@ -97,7 +97,7 @@ def test_installed_plugin_is_offered_and_runs_in_the_dashboard(plugin_server: Da
     client = Client(plugin_server.url, verbose=False)
     result = client.predict(json.dumps({"engine": "espeak", "text": TEXT, "repeats": 1, "warmup": 0,
                                         "knobs": {"pitch": 70}}), api_name="/synthesize_json")
-    details = result[8]  # the run details: dashboard.synthesize_tab.Outputs' ninth output (the GPU plot is last)
+    details = result[8]  # the run details: dashboard.synthesize_tab.Outputs' ninth output
     assert details["runs_stored"] == 1 and not details["errors"], details
     assert ResultsStore(plugin_server.data_dir).load_run(details["run_ids"][0]).engine == "espeak"
 

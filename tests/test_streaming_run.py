@@ -163,8 +163,11 @@ def test_streaming_tab_plays_chunks_as_they_come_and_stores_the_run(server: Dash
     final = job.result()
     streamed = [u for u in updates if isinstance(u[0], str) and u[1].startswith("chunk ")]
     assert len(streamed) >= 2 and all(Path(u[0]).is_file() for u in streamed)  # one audio piece per chunk
-    status, timeline, summary, joins, chunks = final[1:]
+    status, timeline, summary, joins, chunks, trace = final[1:]
     assert status.startswith("**Done:**")
+    events = json.loads(Path(trace).read_text(encoding="utf-8"))["traceEvents"]
+    tracks = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert {"chunk synthesis", "player"} <= tracks  # "Download trace": the stream's two tracks
     figure = json.loads(timeline["plot"])
     rows = {trace.get("y", [None])[0] for trace in figure["data"]}
     assert {"synthesis", "playback"} <= rows

@@ -26,8 +26,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def command_name(module_name: str) -> str:
-    """The subcommand a module registers, by the modules' naming (``engines_cmd`` registers ``engines``)."""
-    return module_name.rsplit(".", 1)[-1].removesuffix("_cmd")
+    """The subcommand a module registers, by the modules' naming (``engines_cmd`` registers ``engines``,
+    ``compare_load`` registers ``compare-load``)."""
+    return module_name.rsplit(".", 1)[-1].removesuffix("_cmd").replace("_", "-")
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ Shared by the CLI, the dashboard's Load tab and the notebook.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -90,6 +91,22 @@ class LoadResult:
     ready_line: str = ""
     #: The capacity search, when the test asked for one (``capacity`` then says the same in short).
     search: CapacitySearch | None = None
+    #: Loads planned but not run because the test was cancelled (labels; a search's next steps are unknown,
+    #: so a cancelled search lists none and sets ``cancelled``).
+    cut: tuple[str, ...] = ()
+    cancelled: bool = False
+
+    def cut_line(self) -> str:
+        """What a cancel cut, in one line ("" when nothing was)."""
+        if not self.cancelled:
+            return ""
+        kept = f"{len(self.metrics)} load{'s' if len(self.metrics) != 1 else ''} finished and stored"
+        cut = f"not run: {', '.join(self.cut)}" if self.cut else "the capacity search stopped before its answer"
+        return f"cancelled: {kept}; {cut}"
+
+
+class LoadCancelled(Exception):
+    """Raised inside a capacity search at a step boundary when the test is cancelled."""
 
 
 def check_client_options(options: ClientOptions) -> None:
@@ -108,8 +125,12 @@ def check_client_options(options: ClientOptions) -> None:
 
 
 def run_load_test(test: LoadTest, store: ResultsStore | None, progress: LoadProgress | None = None,
-                  on_rate: Callable[[RateMetrics], None] | None = None) -> LoadResult:
-    """Every rate in order; each rate is stored as soon as it ends (a killed test keeps them)."""
+                  on_rate: Callable[[RateMetrics], None] | None = None,
+                  cancel: threading.Event | None = None) -> LoadResult:
+    """Every rate in order; each rate is stored as soon as it ends (a killed test keeps them).
+
+    ``cancel`` is checked at each load's boundary: the load running finishes and is stored, the rest are not
+    run (``LoadResult.cut``)."""
     test.check()
     schedules = test.schedules()
     texts = [(item.id, item.text) for item in load_text_set(test.text_set).items]
@@ -123,6 +144,8 @@ def run_load_test(test: LoadTest, store: ResultsStore | None, progress: LoadProg
                                        asdict(capture_environment()))
 
         def measure(schedule: Schedule) -> RateMetrics:
+            if cancel is not None and cancel.is_set():
+                raise LoadCancelled(schedule.label)
             planned = schedule.users and schedule.max_requests or len(schedule.offsets_s)
 
             def report(rows: list[RequestRow], label: str = schedule.label, planned: int = planned) -> None:
@@ -141,14 +164,24 @@ def run_load_test(test: LoadTest, store: ResultsStore | None, progress: LoadProg
             return figures
 
         if test.find_capacity is None:
-            for schedule in schedules:
-                measure(schedule)
+            for position, schedule in enumerate(schedules):
+                try:
+                    measure(schedule)
+                except LoadCancelled:
+                    return LoadResult(test_id, runs, metrics, capacity(metrics, test.slo), target.ready_line,
+                                      cut=tuple(s.label for s in schedules[position:]), cancelled=True)
             return LoadResult(test_id, runs, metrics, capacity(metrics, test.slo), target.ready_line)
         settings, closed = test.find_capacity, bool(test.users)
-        search = search_capacity(
-            settings, closed, test.search_start(), test.slo,
-            lambda load, seed: measure(step_schedule(load, closed, seed, test.duration_s, test.burstiness, settings)),
-            seed=test.seed, duration_s=test.duration_s, cores=server_cores(target))
+        try:
+            search = search_capacity(
+                settings, closed, test.search_start(), test.slo,
+                lambda load, seed: measure(step_schedule(load, closed, seed, test.duration_s, test.burstiness,
+                                                         settings)),
+                seed=test.seed, duration_s=test.duration_s, cores=server_cores(target))
+        except LoadCancelled:
+            # No answer: the steps run are stored as loads; the result reports them as an ordinary test.
+            return LoadResult(test_id, runs, metrics, capacity(metrics, test.slo), target.ready_line,
+                              cancelled=True)
         if loads is not None:
             loads.save_capacity(test_id, search.unit, search.capacity, search.streams_per_core, search.to_dict())
     return LoadResult(test_id, runs, metrics, search_as_capacity(search, metrics, test.slo), target.ready_line,

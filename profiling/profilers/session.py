@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,8 @@ from profiling.store.results import Artifact, ResultsStore
 ProgressCallback = Callable[[str], None]
 
 ARTIFACTS_DIR = "artifacts"
+#: The message of a profiler a cancel kept from running.
+CANCELLED = "cancelled before it ran"
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,9 @@ def run_profile(
     pool: EnginePool,
     store: ResultsStore | None,
     progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> ProfileReport:
+    """Warm-up, then each profiler in turn; ``cancel`` is checked between profilers (what ran is kept)."""
     text, settings = validate_profile_request(request)
     say = progress or (lambda _message: None)
     say(f"loading {settings.engine}")
@@ -124,6 +129,9 @@ def run_profile(
     cls = engine_class(settings.engine)
     results = []
     for name in request.profilers:
+        if cancel is not None and cancel.is_set():
+            results.append(ProfilerResult(name, ProfilerStatus.SKIPPED, CANCELLED))
+            continue
         profiler = get_profiler(name)
         reason = profiler.unavailable_reason(cls)
         if reason:

@@ -72,6 +72,8 @@ class SweepResult:
     points: list[SweepPoint]
     #: first_chunk_max_chars -> batch id of its stored runs.
     batches: dict[int, str] = field(default_factory=dict)
+    #: First-chunk sizes a cancel kept from running (or cut short: their runs are stored, not summarised).
+    cut: tuple[int, ...] = ()
 
     def best(self) -> SweepPoint | None:
         """No underrun in any run, then the earliest first audible time, then the lowest TTFA."""
@@ -144,6 +146,7 @@ def run_streaming_sweep(
     result = SweepResult(sweep_id, [])
     for index, first in enumerate(sweep.first_chunk_values):
         if cancel is not None and cancel.is_set():
+            result.cut = tuple(sweep.first_chunk_values[index:])
             break
         request = replace(
             base,
@@ -163,6 +166,9 @@ def run_streaming_sweep(
         if failed:
             raise InputError(f"first-chunk size {first}: synthesis failed: {failed[0].error}")
         runs = measured(bench.records)
+        if len(runs) < base.repeats:  # cancelled inside this size: a partial point would mislead
+            result.cut = tuple(sweep.first_chunk_values[index:])
+            break
         for prebuffer in sweep.prebuffer_values_ms:
             settings = replace(base.playback, prebuffer_ms=prebuffer)
             result.points.append(summarise(first, prebuffer, [replay(r, settings) for r in runs]))

@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiling.cli.commands.stream",
     "profiling.cli.commands.sweep",
     "profiling.cli.commands.compare",
+    "profiling.cli.commands.compare_load",
     "profiling.cli.commands.ab",
     "profiling.cli.commands.calibrate",
     "profiling.cli.commands.profile",
