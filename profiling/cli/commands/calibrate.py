@@ -8,7 +8,7 @@ import sys
 from tqdm import tqdm
 
 from engines.errors import InputError
-from profiling.analysis.noise import calibrate
+from profiling.run.calibrate import calibrate
 from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
