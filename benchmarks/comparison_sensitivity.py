@@ -51,6 +51,8 @@ CHANGES = {
     "intra_op_threads 1 -> 2": ({"intra_op_threads": 1}, {"intra_op_threads": 2}),
 }
 DESIGNS = {"today's ab (alternate)": AbDesign.ALTERNATE, "new ab (auto)": AbDesign.AUTO}
+#: A/A also with the new design forced to two loaded models (auto picks one model for identical sides).
+AA_DESIGNS = {**DESIGNS, "new ab (blocks, two models)": AbDesign.BLOCKS}
 
 
 def _settings(**knobs: object) -> SynthesisSettings:
@@ -119,6 +121,12 @@ def verdict(result: AbResult) -> Verdict:
     return Verdict(synth.ratio, synth.ci_low, synth.ci_high, audio.ratio if audio is not None else float("nan"))
 
 
+def _needed(result: AbResult, target: float = 0.03) -> float:
+    main = result.summary.estimate()
+    needed = main.pairs_needed(target) if main is not None else None
+    return float(needed) if needed is not None else float("nan")
+
+
 def _fmt_rate(verdicts: Sequence[Verdict]) -> str:
     return f"{sum(v.different for v in verdicts)} of {len(verdicts)}"
 
@@ -148,15 +156,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultsStore(tmp)
         separate = separate_rows(store, args.batches, args.repeats, args.planted)
-        plan = [("A/A", args.sessions), *((c, args.planted) for c in list(CHANGES)[1:])]
-        for change, count in plan:
+        plan = [("A/A", args.sessions, AA_DESIGNS), *((c, args.planted, DESIGNS) for c in list(CHANGES)[1:])]
+        for change, count, designs in plan:
             # interleaved: session i of every design before session i + 1 of any
-            for _, (label, design) in itertools.product(range(count), DESIGNS.items()):
+            for _, (label, design) in itertools.product(range(count), designs.items()):
                 ab.setdefault((change, label), []).append(session(store, change, design, args.pairs))
-        # the new design's A/A with two loaded models: the blocks design's own false-call rate
-        for _ in range(args.sessions):
-            ab.setdefault(("A/A", "new ab (blocks, two models)"), []).append(
-                session(store, "A/A", AbDesign.BLOCKS, args.pairs))
     wall, load_after = time.monotonic() - started, loadavg()
     env = capture_environment()
     quick = " --quick" if args.quick else ""
@@ -173,18 +177,20 @@ def main() -> None:
         "",
         "## A/A: how often a comparison names a difference that is not there, and what it could have seen",
         "",
-        "| comparison | units | A/A called different | median smallest detectable |",
-        "|---|---|--:|--:|",
+        "| comparison | units | A/A called different | median smallest detectable | pairs for ±3 % | runs (s) per unit |",
+        "|---|---|--:|--:|--:|--:|",
         f"| separate batches, widened interval | {len(separate['A/A'])} batch pairs ({args.batches} batches x "
         f"{args.repeats} runs) | {_fmt_rate(separate['A/A'])} | "
-        f"±{np.median([v.detectable for v in separate['A/A']]):.1%} |",
+        f"±{np.median([v.detectable for v in separate['A/A']]):.1%} | | {args.repeats + 1} per batch |",
     ]
     for (change, label), results in ab.items():
         if change != "A/A":
             continue
         v = [verdict(r) for r in results]
+        need = np.median([_needed(r) for r in results])
+        runs, secs = np.median([len(r.records) for r in results]), np.median([r.elapsed_s for r in results])
         lines.append(f"| {label} | {len(v)} sessions x {args.pairs} pairs | {_fmt_rate(v)} | "
-                     f"±{np.median([x.detectable for x in v]):.1%} |")
+                     f"±{np.median([x.detectable for x in v]):.1%} | {need:.0f} | {runs:.0f} ({secs:.0f} s) |")
     lines += [
         "",
         "## Planted changes: B/A of synthesis time (median over sessions of ratio and interval ends)",

@@ -47,9 +47,10 @@ class SwitchPenalty:
 
     def describe(self) -> str:
         e = self.estimate
+        scale, unit = (1000, " ms") if e.metric.endswith("_s") else (1, "")
         return (f"{self.side}: after a switch {e.ratio:.3f}x a run after a repeat "
-                f"(95% CI {e.ci_low:.3f}..{e.ci_high:.3f}, {e.n} couples; {e.candidate_median * 1000:.0f} vs "
-                f"{e.baseline_median * 1000:.0f} ms)")
+                f"(95% CI {e.ci_low:.3f}..{e.ci_high:.3f}, {e.n} couples; medians {e.candidate_median * scale:.4g} vs "
+                f"{e.baseline_median * scale:.4g}{unit})")
 
 
 def switch_penalties(records: Sequence[RunRecord], metric: str = PRIMARY_METRIC) -> tuple[SwitchPenalty, ...]:
