@@ -103,6 +103,7 @@ def test_load_time_ab_keeps_after_switch_runs_apart_and_reports_the_switch_penal
     comparison = compare_selections(store, a.runs, b.runs)
     assert comparison.arrangement is Arrangement.PAIRED
     assert all(r.detectable >= 0 for r in comparison.ratios)
+    assert "smallest detectable difference" in comparison.noise_line()
 
 
 def test_planted_five_percent_length_change_is_detected_near_the_audio_ratio(isolated_data_dir: Path) -> None:

@@ -21,6 +21,7 @@ the WHOLE interval lies above 1 + threshold: slower beyond the threshold with co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +44,8 @@ MIN_GATED_STAGE_S = 0.001
 GATED_METRICS: tuple[str, ...] = ("rtf", "ttfa_s", "synth_s")
 #: Side switches (in start-time order) from which two groups count as interleaved rather than separate.
 MIN_ALTERNATIONS = 3
+#: The difference a paired comparison says how many pairs it would need for, when it cannot see it yet.
+SENSITIVITY_TARGET = 0.03
 UNCALIBRATED = "separate batches and no A/A noise floor for this machine (run `python -m profiling calibrate`)"
 
 
@@ -300,6 +303,11 @@ class Comparison:
         first = next((r for r in self.ratios if r.metric == "rtf"), self.ratios[0] if self.ratios else None)
         detect = f"smallest detectable difference (rtf, n={first.n_baseline}/{first.n_candidate}): " \
                  f"±{first.detectable:.1%}" if first is not None else "no ratio"
+        if first is not None and self.arrangement is Arrangement.PAIRED and first.detectable > SENSITIVITY_TARGET:
+            # the paired half-width shrinks as 1/sqrt(pairs): scale it to the target
+            scale = math.log1p(first.detectable) / math.log1p(SENSITIVITY_TARGET)
+            needed = math.ceil(first.n_baseline * scale**2)
+            detect += f" (±{SENSITIVITY_TARGET:.0%} would need about {needed} pairs)"
         if self.floor is None:
             return f"{detect}; A/A false-positive rate: not measured on this machine"
         return (f"{detect}; A/A false-positive rate on this machine ({self.floor.pairs} pairs of "
