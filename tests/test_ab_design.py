@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from engines.base import SynthesisSettings
+from engines.errors import InputError
 from profiling.analysis.compare import Arrangement, compare_selections, select_runs
 from profiling.analysis.paired import paired_estimate, settled, signed_rank_critical, tukey_outliers
 from profiling.run.ab import AbRequest, run_ab
@@ -94,6 +95,9 @@ def test_load_time_ab_keeps_after_switch_runs_apart_and_reports_the_switch_penal
     assert all(r.annotations["ab_after"] == "switch" for r in switched)
     paired = [r for r in measured if r.annotations["ab_role"] == "paired"]
     assert len(paired) == 8 and all(r.annotations["ab_after"] == "repeat" for r in paired)  # like with like
+    if Path("/proc/stat").exists():  # the kernel's contention signals ride on every run
+        assert all("sys_procs_running" in r.annotations and 0 <= r.annotations.get("sys_steal_pct", 0) <= 100
+                   for r in measured)
     assert {p.side for p in result.summary.switch} == {"A", "B"}
     assert all(p.estimate.n >= 2 and p.estimate.ci_low <= p.estimate.ratio <= p.estimate.ci_high
                for p in result.summary.switch)
@@ -157,3 +161,18 @@ def test_cli_states_design_sensitivity_and_switch_penalty(isolated_data_dir: Pat
     out = result.stdout
     assert "design: blocks" in out and "smallest detectable difference (synth_s, 3 pairs)" in out
     assert "model switch penalty" in out and "machine during the runs" in out and "outlier pairs" in out
+
+
+def test_api_ab_gives_tables_of_ratios_sensitivity_and_runs(isolated_data_dir: Path) -> None:
+    from profiling import api
+
+    run = api.ab("piper", TEXT, a={"length_scale": 1.0}, b={"length_scale": 1.1}, pairs=3, deterministic=True,
+                 data_dir=isolated_data_dir)
+    assert run.result.loads == 1 and run.result.design is AbDesign.ONE_MODEL
+    table = run.table()
+    assert {"synth_s", "audio_s"} <= set(table["metric"]) and table["detectable"].ge(0).all()
+    assert run.pairs_needed(0.03) is not None and run.detectable >= 0
+    frame = run.to_dataframe()
+    assert set(frame["ab_side"].dropna()) == {"A", "B"} and frame["warmup"].any()
+    with pytest.raises(InputError, match="design"):
+        api.ab("piper", TEXT, design="zigzag", data_dir=isolated_data_dir)
