@@ -177,7 +177,8 @@ def main() -> None:
         "",
         "## A/A: how often a comparison names a difference that is not there, and what it could have seen",
         "",
-        "| comparison | units | A/A called different | median smallest detectable | pairs for ±3 % | runs (s) per unit |",
+        "| comparison | units | A/A called different | median smallest detectable | pairs for ±3 % "
+        "| runs (s) per unit |",
         "|---|---|--:|--:|--:|--:|",
         f"| separate batches, widened interval | {len(separate['A/A'])} batch pairs ({args.batches} batches x "
         f"{args.repeats} runs) | {_fmt_rate(separate['A/A'])} | "
@@ -203,7 +204,7 @@ def main() -> None:
         lines.append(f"| {label} | " + " | ".join(_fmt_planted([verdict(r) for r in ab[(c, label)]])
                                                   for c in list(CHANGES)[1:]) + " |")
     audio = [verdict(r).audio_ratio for r in ab[(list(CHANGES)[1], "new ab (auto)")]]
-    lines += ["", f"Audio B/A of the length change: {np.median(audio):.3f} (what synthesis time should roughly follow).",
+    lines += ["", f"Audio B/A of the length change: {np.median(audio):.3f} (what synthesis time roughly follows).",
               "", "## Switch penalty: a run right after the other model ran, over the next run of the same side", "",
               "| sessions | side | after switch / after repeat (median) | 95 % CI (median ends) |", "|---|---|--:|--:|"]
     for key in (("intra_op_threads 1 -> 2", "new ab (auto)"), ("intra_op_threads 1 -> 2", "today's ab (alternate)"),
