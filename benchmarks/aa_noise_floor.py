@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engines.base import SynthesisSettings  # noqa: E402
-from profiling.analysis.noise import calibrate  # noqa: E402
 from profiling.core.environment import capture_environment  # noqa: E402
 from profiling.run.ab import AbRequest, run_ab  # noqa: E402
+from profiling.run.calibrate import calibrate  # noqa: E402
 from profiling.store.results import ResultsStore  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog."

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_API = ("bench", "stream", "profile", "sweep", "load", "runs", "default_device", "device_for",
-        "BenchRun", "StreamRun", "ProfileRun", "SweepRun", "LoadRun", "Runs")
+_API = ("bench", "stream", "profile", "sweep", "ab", "load", "runs", "default_device", "device_for",
+        "BenchRun", "StreamRun", "ProfileRun", "SweepRun", "AbRun", "LoadRun", "Runs")
 
 __all__ = list(_API)
 

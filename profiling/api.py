@@ -1,4 +1,4 @@
-"""The lab from Python: ``bench``, ``stream``, ``profile``, ``sweep`` and ``runs``.
+"""The lab from Python: ``bench``, ``stream``, ``profile``, ``sweep``, ``ab`` and ``runs``.
 
 Plain arguments in (engine name, text, device, precision, knobs as keywords), typed
 results out, each with ``.to_dataframe()`` and ``.plot()`` (a plotly figure). The CLI
@@ -35,7 +35,7 @@ from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE, default_precision, engine_class
 from profiling.analysis import load_plots, plots
-from profiling.analysis.compare import per_config_table, run_groups
+from profiling.analysis.compare import per_config_table, reference_ratios, run_groups
 from profiling.analysis.load_compare import COMPARE_COLUMNS as LOAD_COMPARE_COLUMNS
 from profiling.analysis.load_compare import LIST_COLUMNS as LOAD_LIST_COLUMNS
 from profiling.analysis.load_compare import (
@@ -64,6 +64,8 @@ from profiling.loadgen.targets import TargetSpec
 from profiling.profilers import parse_profiler_names
 from profiling.profilers.common import ProfileOptions, ProfilerStatus
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
+from profiling.run.ab import AbProgress, AbRequest, AbResult, run_ab
+from profiling.run.ab_design import AbDesign
 from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
 from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
 from profiling.store.load import LoadStore
@@ -74,8 +76,8 @@ from profiling.sweeps.spec import SweepSpec, load_sweep_spec, spec_from_mapping
 from profiling.trace import LoadRate, load_trace, profile_trace, runs_trace, trace_for, write_trace
 
 __all__ = [
-    "LOAD_COMPARE_COLUMNS", "LOAD_LIST_COLUMNS", "BenchRun", "LoadComparison", "LoadRun", "ProfileRun", "Runs",
-    "StoredLoadTest", "StreamRun", "SweepRun",
+    "LOAD_COMPARE_COLUMNS", "LOAD_LIST_COLUMNS", "AbRun", "BenchRun", "LoadComparison", "LoadRun", "ProfileRun",
+    "Runs", "StoredLoadTest", "StreamRun", "SweepRun", "ab",
     "bench", "compare_load", "default_device", "device_for", "find_capacity", "has_load_tests", "load", "load_test",
     "load_tests", "profile", "runs", "stream", "sweep", "trace", "trace_file", "trace_for",
 ]
@@ -525,6 +527,10 @@ class SweepRun:
         """Per configuration: median, p95, mean, std and the 95% bootstrap interval of the median."""
         return per_config_table(self.to_dataframe(), by=by, metric=metric)
 
+    def versus_reference(self, metrics: Sequence[str] = ("rtf", "synth_s")) -> pd.DataFrame:
+        """Each configuration against its engine's reference: ratio, 95% interval, smallest detectable difference."""
+        return reference_ratios(self.to_dataframe(), metrics)
+
     def plot(self, x: str = "config_label", color: str = "precision") -> go.Figure:
         return plots.rtf_box(self.to_dataframe(), x=x, color=color)
 
@@ -548,6 +554,85 @@ def sweep(
     target = store or open_store(data_dir)
     outcome = run_sweep(parsed, target, pool or shared_pool(), progress, cancel, executor)
     return SweepRun(outcome, target)
+
+
+# --- A/B --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AbRun:
+    """An A/B session: B/A per metric from adjacent pairs, what it could detect, and the switch penalty."""
+
+    result: AbResult
+    store: ResultsStore | None
+
+    @property
+    def detectable(self) -> float:
+        """Smallest relative difference of the steering metric this session could tell from none."""
+        main = self.result.summary.estimate()
+        return main.detectable if main is not None else float("nan")
+
+    def pairs_needed(self, target: float) -> int | None:
+        """Pairs this noise would need for ``target`` (0.03 = 3 %) to be detectable."""
+        main = self.result.summary.estimate()
+        return main.pairs_needed(target) if main is not None else None
+
+    def table(self) -> pd.DataFrame:
+        """Per metric: medians, B/A, its 95 % interval, the smallest detectable difference, outlier pairs."""
+        return pd.DataFrame([{
+            "metric": e.metric, "a_median": e.baseline_median, "b_median": e.candidate_median, "ratio": e.ratio,
+            "ci_low": e.ci_low, "ci_high": e.ci_high, "detectable": e.detectable, "pairs": e.n,
+            "outliers_mild": len(e.outliers.mild), "outliers_severe": len(e.outliers.severe), "verdict": e.verdict,
+        } for e in self.result.summary.estimates])
+
+    def switch_penalty(self) -> pd.DataFrame:
+        """Per side: a run right after a switch over the next run of that side (after a repeat)."""
+        return pd.DataFrame([{
+            "side": p.side, "ratio": p.estimate.ratio, "ci_low": p.estimate.ci_low, "ci_high": p.estimate.ci_high,
+            "after_switch_median": p.estimate.candidate_median, "after_repeat_median": p.estimate.baseline_median,
+            "couples": p.estimate.n,
+        } for p in self.result.summary.switch])
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Every run (warm-ups flagged) with its side, pair, role and what came before it."""
+        frame = records_dataframe(list(self.result.records))
+        for key in ("ab_side", "ab_pair", "ab_role", "ab_after", "ab_position"):
+            frame[key] = [r.annotations.get(key) for r in self.result.records]
+        return frame
+
+
+def _side(base: SynthesisSettings, overrides: Mapping[str, KnobValue] | None) -> SynthesisSettings:
+    knobs = dict(overrides or {})
+    device, precision = str(knobs.pop("device", base.device)), str(knobs.pop("precision", base.precision))
+    return SynthesisSettings(base.engine, device, precision, {**base.knobs, **knobs}, base.seed)
+
+
+def ab(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, a: Mapping[str, KnobValue] | None = None,
+    b: Mapping[str, KnobValue] | None = None, device: str = "cpu", precision: str = "", seed: int = 0,
+    pairs: int = 20, design: str = "auto", target_detectable: float | None = None, max_pairs: int = 200,
+    max_seconds: float = 600.0, metric: str = "synth_s", warmup: int = 1, warmup_max: int = 8, name: str = "",
+    max_chars: int | None = None, data_dir: Path | str | None = None, save: bool = True,
+    progress: AbProgress | None = None, **knobs: KnobValue,
+) -> AbRun:
+    """B against A on one text: shared ``knobs`` as keywords, ``a``/``b`` override knobs (or ``precision``,
+    ``device``) per side. One loaded model when only per-call knobs differ; otherwise two, in segments whose
+    first run after a switch is kept apart. ``target_detectable=0.03`` adds pairs until 3 % is detectable.
+
+    >>> ab("piper", "Hello there.", a={"length_scale": 1.0}, b={"length_scale": 1.05}).table()  # doctest: +SKIP
+    """
+    try:
+        chosen = AbDesign(design)
+    except ValueError:
+        raise InputError(f"design '{design}' is not one of {', '.join(d.value for d in AbDesign)}") from None
+    base = settings(engine, device, precision, seed, knobs)
+    request = AbRequest(
+        _side(base, a), _side(base, b), text, pairs=pairs, warmup=warmup, warmup_max=warmup_max,
+        max_chars=default_max_chars() if max_chars is None else max_chars, name=name, design=chosen,
+        target_detectable=target_detectable, max_pairs=max_pairs, max_seconds=max_seconds, metric=metric,
+    )
+    store = _store_for(save, None, data_dir)
+    return AbRun(run_ab(request, store, progress), store)
 
 
 # --- load tests -----------------------------------------------------------------------------------------

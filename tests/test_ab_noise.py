@@ -20,8 +20,9 @@ from profiling.analysis.compare import (
     ratio,
     select_runs,
 )
-from profiling.analysis.noise import aa_checks, calibrate
+from profiling.analysis.noise import aa_checks
 from profiling.run.ab import AbRequest, run_ab
+from profiling.run.calibrate import calibrate
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
@@ -35,8 +36,8 @@ def _piper(**knobs: object) -> SynthesisSettings:
 
 def test_ab_of_identical_settings_covers_one_and_detects_a_real_difference(isolated_data_dir: Path) -> None:
     store = ResultsStore(isolated_data_dir)
-    same = run_ab(AbRequest(_piper(), _piper(), TEXT, pairs=5, name="aa"), store)
-    assert same.order == "ABBAABBAAB" and same.both_loaded
+    same = run_ab(AbRequest(_piper(), _piper(), TEXT, pairs=6, name="aa"), store)  # 6: a 97 % signed-rank level
+    assert same.order == "ABBAABBAABBA" and same.both_loaded and same.loads == 1
     for r in same.ratios:
         assert r.ci_low <= 1.0 <= r.ci_high, r  # A/A: no difference may be named
         assert r.verdict == NO_DIFFERENCE

@@ -32,6 +32,8 @@ RULES = (
     Rule("profiling", ("dashboard",), "the measuring layer must work without the UI"),
     Rule("dashboard", ("profiling.cli",), "the dashboard calls the API, not the command line's helpers"),
     Rule("examples", ("profiling", "dashboard"), "a plug-in engine implements engines.base only"),
+    Rule("profiling/analysis", ("profiling.run",),
+         "analysis reads runs; running them is profiling.run's job, which imports analysis (no cycle)"),
 )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from engines.errors import InputError
+from profiling.analysis.compare import reference_ratios
+from profiling.run.runner import EnginePool
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
 from profiling.sweeps.execute import run_sweep
@@ -121,6 +123,22 @@ def test_scheduler_interleaves_inside_a_loaded_model_and_alternates_models_in_bl
 def test_bad_specs_fail_before_anything_runs(change: dict, message: str) -> None:
     with pytest.raises(InputError, match=message):
         plan(spec_from_mapping({**TINY, **change}))
+
+
+def test_synthesis_time_axes_share_a_loaded_model_and_ratios_state_sensitivity(isolated_data_dir: Path) -> None:
+    store = ResultsStore(isolated_data_dir)
+    spec = spec_from_mapping({**TINY, "name": "axes", "texts": {"inline": ["Turn left here."]},
+                              "engines": [{"engine": "piper", "knobs": {"deterministic": True},
+                                           "grid": {"length_scale": [1.0, 1.1], "intra_op_threads": [1, 2]}}]})
+    blocks = schedule(plan(spec))
+    assert len({b.unit for b in blocks}) == 2  # intra_op_threads is a load knob, length_scale is per call
+    run_sweep(spec, store, pool=EnginePool())
+    assert store.runs_dataframe()["load_s"].notna().sum() == reloads(blocks)  # no load for a length_scale
+    runs = sweep_runs_dataframe(store, "axes").sort_values("seq")
+    for _, unit in runs.groupby("unit"):
+        assert unit["length_scale"].nunique() == 2  # both per-call values ran on the one loaded model
+    versus = reference_ratios(runs)
+    assert len(versus) == 3 * 2 and versus["detectable"].gt(0).all()
 
 
 def test_cli_bad_sweep_file_is_one_line_exit_2(tmp_path: Path) -> None:

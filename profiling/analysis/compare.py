@@ -3,8 +3,11 @@
 A ratio is candidate / baseline of the medians (> 1 = candidate slower for a time). How its 95%
 interval is made depends on how the two sides were run (``arrangement``):
 
-- **paired** (``python -m profiling ab``: A B A B in one process): the ratio of each pair, resampled
-  over pairs; what drifts between pairs cancels inside each one.
+- **paired** (``python -m profiling ab``: adjacent A and B runs in one process): the log ratio of each
+  pair, its Hodges-Lehmann centre and signed-rank interval (``profiling.analysis.paired``); what drifts
+  between pairs cancels inside each one.
+
+Every ratio states its smallest detectable difference (``Ratio.detectable``: half the interval's width).
 - **interleaved** (a sweep's configurations, alternating runs): both sides resampled independently;
   drift fell on both alike.
 - **separate batches** (one batch, later another): resampling inside each batch cannot see what moved
@@ -18,6 +21,7 @@ the WHOLE interval lies above 1 + threshold: slower beyond the threshold with co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -25,6 +29,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
+from profiling.analysis.paired import paired_estimate
 from profiling.core.stats import Summary
 from profiling.store.noise import NoiseFloor, latest_noise_floor, machine_key
 from profiling.store.results import ResultsStore
@@ -39,6 +44,8 @@ MIN_GATED_STAGE_S = 0.001
 GATED_METRICS: tuple[str, ...] = ("rtf", "ttfa_s", "synth_s")
 #: Side switches (in start-time order) from which two groups count as interleaved rather than separate.
 MIN_ALTERNATIONS = 3
+#: The difference a paired comparison says how many pairs it would need for, when it cannot see it yet.
+SENSITIVITY_TARGET = 0.03
 UNCALIBRATED = "separate batches and no A/A noise floor for this machine (run `python -m profiling calibrate`)"
 
 
@@ -159,23 +166,12 @@ def ratio(
                  arrangement, between_sigma, refused)
 
 
-def paired_ratio(
-    metric: str, baseline: Sequence[float], candidate: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-) -> Ratio:
-    """Median of the per-pair ratios candidate_i / baseline_i, with a 95% bootstrap interval over pairs."""
-    a = np.asarray(baseline, dtype=float)
-    b = np.asarray(candidate, dtype=float)
-    if a.size != b.size or a.size == 0:
-        raise ValueError(f"{metric}: paired sides need the same number (> 0) of values, got {a.size} and {b.size}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pairs = b / a
-    pairs = pairs[np.isfinite(pairs)]
-    if pairs.size == 0:
-        raise ValueError(f"{metric}: no finite pair ratio")
-    low, high = bootstrap_ci(list(pairs), resamples=resamples, seed=seed)
-    return Ratio(metric, float(np.median(a)), float(np.median(b)), float(np.median(pairs)), low, high, a.size,
-                 b.size, Arrangement.PAIRED)
+def paired_ratio(metric: str, baseline: Sequence[float], candidate: Sequence[float]) -> Ratio:
+    """B/A from pairs: the Hodges-Lehmann centre of the per-pair log ratios with the signed-rank 95 %
+    interval (``profiling.analysis.paired``; the same figures ``ab`` reports)."""
+    e = paired_estimate(metric, baseline, candidate)
+    return Ratio(metric, e.baseline_median, e.candidate_median, e.ratio, e.ci_low, e.ci_high, e.n, e.n,
+                 Arrangement.PAIRED)
 
 
 # --- runs from the store -----------------------------------------------------------------
@@ -211,7 +207,7 @@ def per_config_table(runs: pd.DataFrame, by: str = "config_label", metric: str =
     return pd.DataFrame(rows)
 
 
-RATIO_COLUMNS = ("metric", "baseline", "candidate", "ratio", "ci_low", "ci_high", "verdict")
+RATIO_COLUMNS = ("metric", "baseline", "candidate", "ratio", "ci_low", "ci_high", "detectable", "verdict")
 CONFIG_COLUMNS = ("metric", "n", "median", "p95", "mean", "std", "ci_low", "ci_high")
 
 
@@ -262,7 +258,7 @@ def compare_runs(
         if how is Arrangement.PAIRED:
             a, b = _paired_values(baseline_runs, candidate_runs, metric)
             if a:
-                results.append(paired_ratio(metric, a, b, seed=seed))
+                results.append(paired_ratio(metric, a, b))
             continue
         a, b = metric_values(baseline_runs, metric), metric_values(candidate_runs, metric)
         if a and b:
@@ -292,7 +288,7 @@ class Comparison:
     def describe(self) -> str:
         """One line a researcher reads before the table."""
         if self.arrangement is Arrangement.PAIRED:
-            how = "paired (one A/B session): interval over per-pair ratios"
+            how = "paired (one A/B session): signed-rank interval over per-pair log ratios"
         elif self.arrangement is Arrangement.INTERLEAVED:
             how = "interleaved runs: interval from resampling both sides"
         elif self.floor is not None:
@@ -307,6 +303,11 @@ class Comparison:
         first = next((r for r in self.ratios if r.metric == "rtf"), self.ratios[0] if self.ratios else None)
         detect = f"smallest detectable difference (rtf, n={first.n_baseline}/{first.n_candidate}): " \
                  f"±{first.detectable:.1%}" if first is not None else "no ratio"
+        if first is not None and self.arrangement is Arrangement.PAIRED and first.detectable > SENSITIVITY_TARGET:
+            # the paired half-width shrinks as 1/sqrt(pairs): scale it to the target
+            scale = math.log1p(first.detectable) / math.log1p(SENSITIVITY_TARGET)
+            needed = math.ceil(first.n_baseline * scale**2)
+            detect += f" (±{SENSITIVITY_TARGET:.0%} would need about {needed} pairs)"
         if self.floor is None:
             return f"{detect}; A/A false-positive rate: not measured on this machine"
         return (f"{detect}; A/A false-positive rate on this machine ({self.floor.pairs} pairs of "
@@ -395,6 +396,23 @@ def reference_drift(runs: pd.DataFrame, metric: str = "rtf") -> str:
         return ""
     return (f"drift: the reference configuration ({reference['config_label'].iloc[0]}) moved {change:+.1%} in "
             f"{metric} from the first to the last run of the schedule (linear fit)")
+
+
+def reference_ratios(runs: pd.DataFrame, metrics: Sequence[str] = ("rtf", "synth_s")) -> pd.DataFrame:
+    """A sweep's configurations against their engine's reference configuration: ratio, 95 % interval and the
+    smallest difference each could detect (``detectable``), one row per configuration and metric."""
+    rows = []
+    if "is_reference" not in runs:
+        return pd.DataFrame(columns=["engine", "configuration", "vs reference", *RATIO_COLUMNS])
+    for engine, group in runs.groupby("engine", sort=False):
+        reference = group[group["is_reference"].astype(bool)]
+        if reference.empty:
+            continue
+        for label, candidate in group[~group["is_reference"].astype(bool)].groupby("config_label", sort=False):
+            for r in compare_runs(reference, candidate, None, metrics=metrics):
+                rows.append({"engine": engine, "configuration": label,
+                             "vs reference": reference["config_label"].iloc[0], **ratio_table([r]).iloc[0].to_dict()})
+    return pd.DataFrame(rows, columns=["engine", "configuration", "vs reference", *RATIO_COLUMNS])
 
 
 # --- choosing runs: batch ids, sweep configurations, labels ----------------------------------------

@@ -1,8 +1,8 @@
 """A/A calibration: how far apart two batches of the SAME settings land on this machine.
 
-``calibrate`` runs N separate batches of one setting back to back (each its own ``run_bench`` call,
-warm-up included, as a researcher's batches are), stores them, and compares every pair of batches.
-Two numbers come out (``profiling.store.noise.NoiseFloor``):
+``calibrate`` (``profiling.run.calibrate``) runs N separate batches of one setting back to back (each
+its own ``run_bench`` call, warm-up included, as a researcher's batches are), stores them, and this
+module compares every pair of batches. Two numbers come out (``profiling.store.noise.NoiseFloor``):
 
 - the share of A/A pairs the within-batch bootstrap calls "different" at 95 % (should be ~5 %; on a
   shared machine it is far more, because resampling inside a batch cannot see what moves between them);
@@ -14,19 +14,13 @@ Two numbers come out (``profiling.store.noise.NoiseFloor``):
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from engines.base import SynthesisSettings, Voice
 from profiling.analysis.compare import CONFIDENCE, ratio
-from profiling.core.environment import capture_environment
-from profiling.core.records import RunStatus
-from profiling.run.runner import BenchRequest, EnginePool, run_bench
-from profiling.store.noise import NoiseFloor, machine_key, save_noise_floor
-from profiling.store.results import ResultsStore
+from profiling.store.noise import NoiseFloor
 
 _Z = 1.959963984540054  # two-sided 95 %
 
@@ -84,28 +78,4 @@ def floor_from_batches(
     )
 
 
-def calibrate(
-    settings: SynthesisSettings, text: str, store: ResultsStore, batches: int = 8, repeats: int = 5,
-    warmup: int = 1, voice: Voice | None = None, pool: EnginePool | None = None,
-    progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None,
-) -> NoiseFloor:
-    """Run ``batches`` separate batches of the same settings, store them, and store the noise floor."""
-    pool = pool or EnginePool()
-    label = f"aa:{settings.engine}"
-    values: list[list[float]] = []
-    for index in range(batches):
-        if cancel is not None and cancel.is_set():
-            break
-        pool.clear()  # each batch loads its model, as a separate `bench` would
-        request = BenchRequest(settings, text, voice or Voice(), repeats=repeats, warmup=warmup, label=label)
-        result = run_bench(request, pool, store, cancel=cancel)
-        values.append([r.rtf for r in result.records if not r.warmup and r.status is RunStatus.OK])
-        if progress is not None:
-            progress(index + 1, batches)
-    values = [v for v in values if len(v) >= 2]
-    floor = floor_from_batches(values, machine_key(capture_environment()), settings.engine, label)
-    save_noise_floor(store, floor)
-    return floor
-
-
-__all__ = ["CONFIDENCE", "PairCheck", "aa_checks", "between_sigma", "calibrate", "floor_from_batches"]
+__all__ = ["CONFIDENCE", "PairCheck", "aa_checks", "between_sigma", "floor_from_batches"]

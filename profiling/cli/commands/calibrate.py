@@ -8,7 +8,6 @@ import sys
 from tqdm import tqdm
 
 from engines.errors import InputError
-from profiling.analysis.noise import calibrate
 from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
@@ -17,6 +16,7 @@ from profiling.cli.commands.common import (
     text_from_args,
     voice_from_args,
 )
+from profiling.run.calibrate import calibrate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from profiling import api
-from profiling.analysis.compare import per_config_table, reference_drift
+from profiling.analysis.compare import per_config_table, reference_drift, reference_ratios
 from profiling.analysis.report import format_table
 from profiling.cli.commands.common import add_store_args, open_store
 from profiling.store.sweeps import completed_keys
@@ -96,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
         ]
         print(format_table(("configuration", "n", "median RTF", "p95", "mean", "std", "95% CI (median)"), rows,
                            right=range(1, 7)))
+    versus = reference_ratios(runs, metrics=("rtf",))
+    if not versus.empty:
+        rows = [(r["configuration"], r["vs reference"], f"{r['ratio']:.3f}", f"{r['ci_low']:.3f}..{r['ci_high']:.3f}",
+                 f"±{r['detectable']:.1%}", r["verdict"]) for r in versus.to_dict("records")]
+        print(format_table(("configuration", "vs reference", "RTF ratio", "95% CI", "detectable", "verdict"), rows,
+                           right=(2, 3, 4)))
     if line := reference_drift(runs):
         print(line)
     if len(outcome.per_worker) > 1 or outcome.executor != "local":

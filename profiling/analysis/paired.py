@@ -1,0 +1,173 @@
+"""Paired statistics: B/A from adjacent runs, its interval, what it could detect, and the outliers.
+
+Each pair gives one log ratio d = log(b / a). The estimate is the Hodges-Lehmann centre of the d's
+(the median of all pairwise averages) with the exact Wilcoxon signed-rank 95 % interval: distribution
+free, no resampling noise, and robust to a few wild pairs (a run that met a noisy neighbour). The
+smallest detectable difference is the interval's half-width; the pairs needed for a target come from
+the per-pair spread (the half-width shrinks as 1/sqrt(n)).
+
+Outliers are classified with Tukey's fences on the d's (mild: beyond 1.5 IQR, severe: beyond 3 IQR),
+reported and kept: the estimate does not need them dropped.
+
+Pure numpy on purpose: ``profiling.run`` may import this, and nothing here imports a runner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+CONFIDENCE = 0.95
+_Z = 1.959963984540054
+#: Above this many pairs the signed-rank distribution is taken as normal (exact below).
+_EXACT_MAX_N = 300
+#: Efficiency of Hodges-Lehmann vs the mean under normal noise: its SE is sqrt(pi/3) x sigma/sqrt(n).
+_HL_SE_FACTOR = math.sqrt(math.pi / 3)
+NO_DIFFERENCE = "no measurable difference"
+
+
+@lru_cache(maxsize=64)
+def _signed_rank_cdf(n: int) -> np.ndarray:
+    """P(T <= t) for t = 0 .. n(n+1)/2, T the Wilcoxon signed-rank statistic of n pairs (no ties)."""
+    top = n * (n + 1) // 2
+    prob = np.zeros(top + 1)
+    prob[0] = 1.0
+    for k in range(1, n + 1):  # each rank is in the positive set with probability 1/2
+        shifted = np.zeros_like(prob)
+        shifted[k:] = prob[:-k]
+        prob = (prob + shifted) / 2
+    return np.cumsum(prob)
+
+
+def signed_rank_critical(n: int, confidence: float = CONFIDENCE) -> int:
+    """Largest c with P(T <= c) <= alpha/2 (0 when even c = 0 is too likely: tiny n, whole range used)."""
+    alpha = 1 - confidence
+    if n > _EXACT_MAX_N:
+        mean, sd = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+        return max(0, int(math.floor(mean - _Z * sd - 0.5)))
+    below = np.nonzero(_signed_rank_cdf(n) <= alpha / 2)[0]
+    return int(below[-1]) if below.size else 0
+
+
+def hodges_lehmann(d: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(centre, low, high) of the d's: the median of the Walsh averages and the signed-rank interval."""
+    values = np.asarray(d, dtype=float)
+    if values.size == 0:
+        raise ValueError("no pairs")
+    i, j = np.triu_indices(values.size)
+    walsh = np.sort((values[i] + values[j]) / 2)
+    c = signed_rank_critical(values.size, confidence)
+    # The interval runs from the (c+1)-th smallest to the (c+1)-th largest Walsh average.
+    return float(np.median(walsh)), float(walsh[c]), float(walsh[walsh.size - 1 - c])
+
+
+@dataclass(frozen=True)
+class Outliers:
+    """Indices (into the pairs) beyond Tukey's fences: mild 1.5-3 IQR out, severe beyond 3 IQR."""
+
+    mild: tuple[int, ...] = ()
+    severe: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        if not (self.mild or self.severe):
+            return "none"
+        return f"{len(self.mild)} mild, {len(self.severe)} severe"
+
+
+def tukey_outliers(values: Sequence[float]) -> Outliers:
+    x = np.asarray(values, dtype=float)
+    if x.size < 4:
+        return Outliers()
+    q1, q3 = np.percentile(x, [25, 75])
+    iqr = q3 - q1
+    outside = lambda k: (x < q1 - k * iqr) | (x > q3 + k * iqr)  # noqa: E731
+    severe, beyond_mild = outside(3.0), outside(1.5)
+    return Outliers(tuple(int(i) for i in np.nonzero(beyond_mild & ~severe)[0]),
+                    tuple(int(i) for i in np.nonzero(severe)[0]))
+
+
+def robust_sd(values: Sequence[float]) -> float:
+    """1.4826 x the median absolute deviation: the SD of normal noise, untouched by a few wild values."""
+    x = np.asarray(values, dtype=float)
+    return float(1.4826 * np.median(np.abs(x - np.median(x)))) if x.size else float("nan")
+
+
+def pct_to_log(fraction: float) -> float:
+    return math.log1p(fraction)
+
+
+@dataclass(frozen=True)
+class PairedEstimate:
+    """candidate/baseline from n adjacent pairs: ratio, 95 % interval, spread and outliers."""
+
+    metric: str
+    n: int
+    baseline_median: float
+    candidate_median: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+    #: Robust SD of the per-pair log ratios (what one pair tells; the interval shrinks from it).
+    spread: float
+    outliers: Outliers = Outliers()
+
+    @property
+    def detectable(self) -> float:
+        """Smallest relative difference this interval could tell from none: half its width, in log terms."""
+        if not (self.ci_low > 0 and self.ci_high > 0):
+            return float("nan")
+        return float(math.expm1((math.log(self.ci_high) - math.log(self.ci_low)) / 2))
+
+    @property
+    def different(self) -> bool:
+        return not (self.ci_low <= 1.0 <= self.ci_high)
+
+    @property
+    def verdict(self) -> str:
+        if not self.different:
+            return NO_DIFFERENCE
+        factor = self.ratio if self.ratio > 1 else 1 / self.ratio
+        if self.metric == "audio_s":
+            return f"candidate {factor:.3f}x {'longer' if self.ratio > 1 else 'shorter'}"
+        return f"candidate {factor:.3f}x {'slower' if self.ratio > 1 else 'faster'}"
+
+    def pairs_needed(self, target: float) -> int | None:
+        """Pairs for the interval's half-width to reach ``target`` (e.g. 0.03) at this per-pair spread.
+
+        About 50 % power against a true difference of exactly ``target``; 80 % power needs ~2x as many.
+        """
+        if target <= 0 or not math.isfinite(self.spread):
+            return None
+        if self.spread == 0:
+            return 6  # noiseless (audio length of a deterministic engine): the signed-rank minimum
+        return max(6, math.ceil((_Z * _HL_SE_FACTOR * self.spread / pct_to_log(target)) ** 2))
+
+
+def paired_estimate(metric: str, baseline: Sequence[float], candidate: Sequence[float],
+                    confidence: float = CONFIDENCE) -> PairedEstimate:
+    """The estimate from baseline_i / candidate_i taken as pairs (same length, positive values)."""
+    a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    if a.size != b.size or a.size == 0:
+        raise ValueError(f"{metric}: paired sides need the same number (> 0) of values, got {a.size} and {b.size}")
+    keep = (a > 0) & (b > 0) & np.isfinite(a) & np.isfinite(b)
+    if not keep.any():
+        raise ValueError(f"{metric}: no positive pair")
+    a, b = a[keep], b[keep]
+    d = np.log(b) - np.log(a)
+    centre, low, high = hodges_lehmann(d, confidence)
+    if d.size < 2:  # one pair says nothing about the noise: an unbounded interval, not a zero-width one
+        low, high = -math.inf, math.inf
+    return PairedEstimate(metric, int(d.size), float(np.median(a)), float(np.median(b)), math.exp(centre),
+                          math.exp(low), math.exp(high), robust_sd(d), tukey_outliers(d))
+
+
+def settled(values: Sequence[float], window: int, tolerance: float) -> bool:
+    """Warm-up rule: the median of the last ``window`` runs moved by at most ``tolerance`` since one run ago."""
+    if window < 1 or len(values) < window + 1:
+        return False
+    now, before = float(np.median(values[-window:])), float(np.median(values[-window - 1:-1]))
+    return before > 0 and abs(now / before - 1) <= tolerance
