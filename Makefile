@@ -40,7 +40,7 @@ dashboard: $(VENV)/.base
 LAB_PORT ?= 8888
 LAB_FLAGS := --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=notebooks \
 	--MappingKernelManager.default_kernel_name=ttsperf --LabApp.news_url=None \
-	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate $(if $(filter 0,$(shell id -u)),--allow-root)
 
 $(VENV)/.lab: pyproject.toml uv.lock | $(UV)
 	@$(SYNC) --inexact --extra notebooks

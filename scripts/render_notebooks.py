@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import base64
 import os
 import shlex
 import sys
