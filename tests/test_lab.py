@@ -156,11 +156,12 @@ def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: objec
     _run_all(page)
     _wait_all_ran(page, code_cells)
     output = page.locator(".jp-Notebook .jp-OutputArea-output")
-    plots = page.locator(".jp-Notebook .jp-OutputArea-output .js-plotly-plot")
-    plots.first.wait_for(state="visible")
+    # Rendered by plotly's JupyterLab renderer (the mime type of the outputs), drawn as SVG by plotly.js.
+    plots = page.locator(f".jp-Notebook .jp-OutputArea-output[data-mime-type='{PLOTLY_MIME}']")
+    _screenshot(page, "jupyterlab.png")
+    plots.first.locator(".main-svg").first.wait_for(state="attached")
     assert plots.count() >= 3, "the notebook draws a timeline and the TTFA and RTF plots"
-    # A plot is drawn, not just a placeholder: plotly has put its SVG and the stream timeline's chunks there.
-    assert page.locator(".jp-OutputArea-output .js-plotly-plot .main-svg").count() >= 3
+    assert page.locator(f".jp-OutputArea-output[data-mime-type='{PLOTLY_MIME}'] .main-svg").count() >= 3
     assert "Traceback" not in "\n".join(output.all_inner_texts())
     _screenshot(page, "jupyterlab.png")
 
