@@ -156,12 +156,12 @@ def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: objec
     _run_all(page)
     _wait_all_ran(page, code_cells)
     output = page.locator(".jp-Notebook .jp-OutputArea-output")
-    # Rendered by plotly's JupyterLab renderer (the mime type of the outputs), drawn as SVG by plotly.js.
-    plots = page.locator(f".jp-Notebook .jp-OutputArea-output[data-mime-type='{PLOTLY_MIME}']")
+    # Drawn by plotly.js (plotly's JupyterLab renderer) as SVG in the output area.
+    plots = page.locator(".jp-Notebook .jp-OutputArea-output .plot-container")
     _screenshot(page, "jupyterlab.png")
-    plots.first.locator(".main-svg").first.wait_for(state="attached")
+    plots.first.wait_for(state="attached")
     assert plots.count() >= 3, "the notebook draws a timeline and the TTFA and RTF plots"
-    assert page.locator(f".jp-OutputArea-output[data-mime-type='{PLOTLY_MIME}'] .main-svg").count() >= 3
+    assert page.locator(".jp-Notebook .jp-OutputArea-output .plot-container svg.main-svg").count() >= 3
     assert "Traceback" not in "\n".join(output.all_inner_texts())
     _screenshot(page, "jupyterlab.png")
 
