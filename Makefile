@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GRADIO_ANALYTICS_ENABLED := False
 SYNC := $(UV) sync --locked --quiet
 
-.PHONY: dashboard test lint lock check-lock gpu-rehearsal device-wheels
+.PHONY: dashboard lab notebooks-reference test lint lock check-lock gpu-rehearsal device-wheels
 
 $(UV): scripts/uv-bootstrap.txt
 	@$(PYTHON) -m pip install -q --disable-pip-version-check --no-warn-script-location \
@@ -25,13 +25,38 @@ $(VENV)/.base: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 $(VENV)/.all: pyproject.toml uv.lock | $(UV)
-	@$(SYNC) --extra all --extra test
-	@$(PY) -c "import TTS, f5_tts, kokoro_onnx, pytest, playwright"
+	@$(SYNC) --extra all --extra test --extra notebooks
+	@$(PY) -c "import TTS, f5_tts, kokoro_onnx, pytest, playwright, jupyterlab"
 	@touch $@ $(VENV)/.base
 
 dashboard: $(VENV)/.base
 	@scripts/system-packages.sh ffmpeg
 	@$(PY) app.py
+
+# JupyterLab from the lock (the `notebooks` extra) on notebooks/. The .venv's python is registered as the
+# kernel "ttsperf" inside the .venv (--sys-prefix: nothing written to the home directory); the notebooks'
+# own "Python 3" kernel is the same interpreter. Listens on 127.0.0.1 only and prints its URL with the
+# token (no password prompt); opens a browser only where there is a display. LAB_PORT=... to move it.
+LAB_PORT ?= 8888
+LAB_FLAGS := --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=notebooks \
+	--MappingKernelManager.default_kernel_name=ttsperf --LabApp.news_url=None \
+	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate $(if $(filter 0,$(shell id -u)),--allow-root)
+
+$(VENV)/.lab: pyproject.toml uv.lock | $(UV)
+	@$(SYNC) --inexact --extra notebooks
+	@$(PY) -c "import jupyterlab, ipykernel, engines.piper_engine"
+	@$(PY) -m ipykernel install --sys-prefix --name ttsperf --display-name "Python 3 (ttsperf .venv)" >/dev/null
+	@touch $@ $(VENV)/.base
+
+lab: $(VENV)/.lab
+	@scripts/system-packages.sh ffmpeg
+	@$(PY) -m jupyter lab $(LAB_FLAGS) $(if $(DISPLAY)$(WAYLAND_DISPLAY),,--no-browser)
+
+# Executes every notebook on its quick settings (those of tests/test_notebooks.py) against an empty store and
+# writes docs/notebooks/*.html: plots as PNG, each page saying the machine, date, commit and command.
+notebooks-reference: $(VENV)/.all
+	@scripts/system-packages.sh ffmpeg chromium
+	$(PY) scripts/render_notebooks.py
 
 test: $(VENV)/.all check-lock
 	@scripts/system-packages.sh ffmpeg chromium espeak-ng
