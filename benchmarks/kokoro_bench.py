@@ -55,6 +55,8 @@ class Plan:
 
 FULL = Plan(("audio_5s", "audio_10s"), 2, (1, 2), 5, 1, (10, 20, 40, 80), 5, 100, 5)
 QUICK = Plan(("audio_1s",), 1, (1, 2), 1, 0, (20,), 1, 3, 1)
+#: Fewer texts and repeats than FULL (a few minutes on this machine), figures still measured.
+REDUCED = Plan(("audio_5s",), 2, (1, 2), 3, 1, (10, 20, 40), 3, 40, 5)
 
 
 def _texts(name: str, count: int) -> list[str]:
@@ -87,12 +89,15 @@ def stream_rows(plan: Plan, data_dir: Path) -> list[dict[str, object]]:
     text = _texts("medium", 1)[0]
     rows = []
     chunkings = [("lab", size) for size in plan.first_chunks] + [("engine", None)]
-    for chunker, size in chunkings:
-        run = api.stream("kokoro", text, chunker=chunker, first_chunk_max_chars=size, repeats=plan.stream_repeats,
-                         warmup=1, data_dir=data_dir, voice=VOICE, intra_op_threads=min(plan.threads))
-        ttfa = [1000 * r.ttfa_s for r in run.records if not r.warmup]
-        rows.append({"chunker": chunker, "first_chunk_max_chars": size if size is not None else "-",
-                     "runs": len(ttfa), **_stats("ttfa_ms", ttfa), "text_chars": len(text)})
+    for threads in plan.threads:
+        for chunker, size in chunkings:
+            run = api.stream("kokoro", text, chunker=chunker, first_chunk_max_chars=size,
+                             repeats=plan.stream_repeats, warmup=1, data_dir=data_dir, voice=VOICE,
+                             intra_op_threads=threads)
+            ttfa = [1000 * r.ttfa_s for r in run.records if not r.warmup]
+            rows.append({"threads": threads, "chunker": chunker,
+                         "first_chunk_max_chars": size if size is not None else "-",
+                         "runs": len(ttfa), **_stats("ttfa_ms", ttfa), "text_chars": len(text)})
     return rows
 
 
@@ -171,6 +176,7 @@ def report(plan: Plan, rtf: list[dict[str, object]], stream: list[dict[str, obje
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny plan: checks the script runs, measures nothing")
+    parser.add_argument("--reduced", action="store_true", help="fewer texts and repeats (a few minutes), measured")
     parser.add_argument("--out", type=Path, help="write the markdown here (default: print it)")
     parser.add_argument("--data-dir", type=Path, help="results store for the runs (default: a temporary one)")
     parser.add_argument("--memory-only", type=int, metavar="RUNS", help=argparse.SUPPRESS)
@@ -179,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_only is not None:
         print(json.dumps(memory(args.memory_only, args.settle)))
         return 0
-    plan = QUICK if args.quick else FULL
+    plan = QUICK if args.quick else REDUCED if args.reduced else FULL
     with tempfile.TemporaryDirectory(prefix="kokoro-bench-") as scratch:
         data_dir = args.data_dir or Path(scratch)
         os.environ.setdefault("TTSPERF_DATA_DIR", str(data_dir))  # the assembled weights too, when unset
