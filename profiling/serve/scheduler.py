@@ -107,7 +107,7 @@ class Scheduler:
         self._running = 0
         self._closed = False
         self._cond = threading.Condition()
-        # Admission's estimate: seconds of synthesis per character, and per chunk beyond that.
+        # Admission's estimate: seconds of synthesis per character (a moving average over served chunks).
         self._seconds_per_char: float | None = None
 
     # --- the request side -----------------------------------------------------------------------
