@@ -5,15 +5,20 @@ Piper (deterministic, one ORT thread unless the row changes it), one sentence. T
 - separate batches: A/A batches (model reloaded per batch) judged pair by pair with the interval widened by
   the batch-to-batch spread (leave-one-batch-out, as ``compare`` does after ``calibrate``);
 - today's ``ab`` (``--design alternate``): two loaded models alternating run by run, pairs run by run;
-- the new ``ab`` (``--design auto``): one model for a per-call knob, kept-apart switches (blocks) for two.
+- the new ``ab`` (``--design auto``): one model for a per-call knob, kept-apart switches (blocks) for two,
+  both models reloaded every few segments (epochs) so two loaded copies are not taken for two settings;
+  on A/A also forced to two models, with and without the reloads.
 
-Each is run on A/A (same settings both sides: the false-call rate), a planted 5 % length change
-(``length_scale`` 1.0 -> 1.05, a per-call knob) and a thread-count change (``intra_op_threads`` 1 -> 2, a
-load-time knob). Sessions of the designs are interleaved, so drift of the machine falls on all alike.
-All ``ab`` rows use the same estimator (signed-rank interval of the per-pair log ratios): the rows differ in design.
+Each is run on A/A (same settings both sides: the false-call rate), planted length changes (``length_scale``
+1.0 -> 1.05, the knob's 5 %, and 1.0 -> 1.15, 5 % more audio on this sentence; per-call knobs) and a
+thread-count change (``intra_op_threads`` 1 -> 2, a load-time knob). Sessions of the designs are
+interleaved, so drift of the machine falls on all alike. All ``ab`` rows use the same estimator (signed-rank
+interval of the per-pair log ratios, widened to the spread between epochs where there are reloads): the rows
+differ in design.
 
     python benchmarks/comparison_sensitivity.py --out docs/benchmarks/comparison-sensitivity-cpu.md
     python benchmarks/comparison_sensitivity.py --quick --out /tmp/sensitivity.md   # a minute: a smoke run
+    python benchmarks/comparison_sensitivity.py --designs auto,blocks --batches 0 --out x.md  # a subset
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from profiling.analysis.noise import aa_checks  # noqa: E402
 from profiling.core.environment import capture_environment  # noqa: E402
 from profiling.core.records import RunStatus  # noqa: E402
 from profiling.run.ab import AbRequest, AbResult, run_ab  # noqa: E402
-from profiling.run.ab_design import AbDesign  # noqa: E402
+from profiling.run.ab_design import DEFAULT_RELOAD_EVERY, AbDesign  # noqa: E402
 from profiling.run.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
 from profiling.store.results import ResultsStore  # noqa: E402
 
@@ -48,11 +53,17 @@ BASE = {"deterministic": True, "intra_op_threads": 1}
 CHANGES = {
     "A/A": ({}, {}),
     "length_scale 1.0 -> 1.05": ({"length_scale": 1.0}, {"length_scale": 1.05}),
+    "length_scale 1.0 -> 1.15 (5 % more audio)": ({"length_scale": 1.0}, {"length_scale": 1.15}),
     "intra_op_threads 1 -> 2": ({"intra_op_threads": 1}, {"intra_op_threads": 2}),
 }
-DESIGNS = {"today's ab (alternate)": AbDesign.ALTERNATE, "new ab (auto)": AbDesign.AUTO}
+#: Row label -> (short key for --designs, design, reload_every).
+DESIGNS = {"today's ab (alternate)": ("alternate", AbDesign.ALTERNATE, 0),
+           "new ab (auto)": ("auto", AbDesign.AUTO, DEFAULT_RELOAD_EVERY)}
 #: A/A also with the new design forced to two loaded models (auto picks one model for identical sides).
-AA_DESIGNS = {**DESIGNS, "new ab (blocks, two models)": AbDesign.BLOCKS}
+AA_DESIGNS = {**DESIGNS,
+              "new ab (blocks, two models, one copy each)": ("blocks0", AbDesign.BLOCKS, 0),
+              f"new ab (blocks, two models, reloaded every {DEFAULT_RELOAD_EVERY} segments)":
+                  ("blocks", AbDesign.BLOCKS, DEFAULT_RELOAD_EVERY)}
 
 
 def _settings(**knobs: object) -> SynthesisSettings:
@@ -110,9 +121,11 @@ def separate_rows(store: ResultsStore, batches: int, repeats: int, planted: int)
     return rows
 
 
-def session(store: ResultsStore, change: str, design: AbDesign, pairs: int) -> AbResult:
+def session(store: ResultsStore, change: str, design: tuple[str, AbDesign, int], pairs: int) -> AbResult:
     a, b = CHANGES[change]
-    return run_ab(AbRequest(_settings(**a), _settings(**b), TEXT, pairs=pairs, design=design), store)
+    _, chosen, reload_every = design
+    return run_ab(AbRequest(_settings(**a), _settings(**b), TEXT, pairs=pairs, design=chosen,
+                            reload_every=reload_every), store)
 
 
 def verdict(result: AbResult) -> Verdict:
@@ -146,6 +159,9 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=2, help="sessions (ab) / B batches (separate) per change")
     parser.add_argument("--batches", type=int, default=8, help="A/A separate batches")
     parser.add_argument("--repeats", type=int, default=5, help="runs per separate batch")
+    parser.add_argument("--designs", default=",".join(k for k, _, _ in AA_DESIGNS.values()),
+                        help="ab designs to run (comma list of " + ", ".join(k for k, _, _ in AA_DESIGNS.values())
+                             + "; default all)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 sessions x 8 pairs, 4 batches x 3")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -153,10 +169,13 @@ def main() -> None:
         args.sessions, args.pairs, args.planted, args.batches, args.repeats = 2, 8, 1, 4, 3
     load_before, started = loadavg(), time.monotonic()
     ab: dict[tuple[str, str], list[AbResult]] = {}
+    chosen = set(args.designs.split(","))
+    aa_designs = {label: d for label, d in AA_DESIGNS.items() if d[0] in chosen}
+    designs = {label: d for label, d in DESIGNS.items() if d[0] in chosen}
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultsStore(tmp)
-        separate = separate_rows(store, args.batches, args.repeats, args.planted)
-        plan = [("A/A", args.sessions, AA_DESIGNS), *((c, args.planted, DESIGNS) for c in list(CHANGES)[1:])]
+        separate = separate_rows(store, args.batches, args.repeats, args.planted) if args.batches >= 2 else {}
+        plan = [("A/A", args.sessions, aa_designs), *((c, args.planted, designs) for c in list(CHANGES)[1:])]
         for change, count, designs in plan:
             # interleaved: session i of every design before session i + 1 of any
             for _, (label, design) in itertools.product(range(count), designs.items()):
@@ -168,7 +187,8 @@ def main() -> None:
         f"# Comparison sensitivity on this machine: Piper, CPU ({datetime.now(timezone.utc):%Y-%m-%d})",
         "",
         f"Command: `python benchmarks/comparison_sensitivity.py{quick} --sessions {args.sessions} --pairs "
-        f"{args.pairs} --planted {args.planted} --batches {args.batches} --repeats {args.repeats}` ({wall:.0f} s).",
+        f"{args.pairs} --planted {args.planted} --batches {args.batches} --repeats {args.repeats} --designs "
+        f"{args.designs}` ({wall:.0f} s).",
         f"Device: {env.cpu_model}, {env.logical_cores} logical cores; Python {env.python}; onnxruntime "
         f"{env.packages.get('onnxruntime', '?')}, piper-tts {env.packages.get('piper-tts', '?')}; commit "
         f"{env.git_commit}. Load average (1/5/15 min) before {load_before}, after {load_after}.",
@@ -180,10 +200,11 @@ def main() -> None:
         "| comparison | units | A/A called different | median smallest detectable | pairs for ±3 % "
         "| runs (s) per unit |",
         "|---|---|--:|--:|--:|--:|",
-        f"| separate batches, widened interval | {len(separate['A/A'])} batch pairs ({args.batches} batches x "
-        f"{args.repeats} runs) | {_fmt_rate(separate['A/A'])} | "
-        f"±{np.median([v.detectable for v in separate['A/A']]):.1%} | | {args.repeats + 1} per batch |",
     ]
+    if separate:
+        lines.append(f"| separate batches, widened interval | {len(separate['A/A'])} batch pairs ({args.batches} "
+                     f"batches x {args.repeats} runs) | {_fmt_rate(separate['A/A'])} | "
+                     f"±{np.median([v.detectable for v in separate['A/A']]):.1%} | | {args.repeats + 1} per batch |")
     for (change, label), results in ab.items():
         if change != "A/A":
             continue
@@ -198,17 +219,22 @@ def main() -> None:
         "",
         "| comparison | " + " | ".join(list(CHANGES)[1:]) + " |",
         "|---|" + "--:|" * (len(CHANGES) - 1),
-        "| separate batches, widened | " + " | ".join(_fmt_planted(separate[c]) for c in list(CHANGES)[1:]) + " |",
     ]
-    for label in DESIGNS:
+    if separate:
+        lines.append("| separate batches, widened | " + " | ".join(_fmt_planted(separate[c]) for c in list(CHANGES)[1:])
+                     + " |")
+    for label in designs:
         lines.append(f"| {label} | " + " | ".join(_fmt_planted([verdict(r) for r in ab[(c, label)]])
                                                   for c in list(CHANGES)[1:]) + " |")
-    audio = [verdict(r).audio_ratio for r in ab[(list(CHANGES)[1], "new ab (auto)")]]
-    lines += ["", f"Audio B/A of the length change: {np.median(audio):.3f} (what synthesis time roughly follows).",
+    audio = {c: np.median([verdict(r).audio_ratio for r in results]) for (c, _), results in ab.items()
+             if c.startswith("length_scale")}
+    lines += ["", "Audio B/A of the length changes (what synthesis time roughly follows): "
+              + ", ".join(f"{c}: {v:.3f}" for c, v in audio.items()) + ".",
               "", "## Switch penalty: a run right after the other model ran, over the next run of the same side", "",
               "| sessions | side | after switch / after repeat (median) | 95 % CI (median ends) |", "|---|---|--:|--:|"]
-    for key in (("intra_op_threads 1 -> 2", "new ab (auto)"), ("intra_op_threads 1 -> 2", "today's ab (alternate)"),
-                ("A/A", "new ab (blocks, two models)"), ("length_scale 1.0 -> 1.05", "new ab (auto)")):
+    for key in ab:
+        if key[1] not in ("new ab (auto)", "today's ab (alternate)") and key[0] != "A/A":
+            continue
         for side in ("A", "B"):
             pens = [p.estimate for r in ab.get(key, []) for p in r.summary.switch if p.side == side]
             if pens:

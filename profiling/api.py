@@ -65,7 +65,7 @@ from profiling.profilers import parse_profiler_names
 from profiling.profilers.common import ProfileOptions, ProfilerStatus
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
 from profiling.run.ab import AbProgress, AbRequest, AbResult, run_ab
-from profiling.run.ab_design import AbDesign
+from profiling.run.ab_design import DEFAULT_RELOAD_EVERY, AbDesign
 from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
 from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
 from profiling.store.load import LoadStore
@@ -611,13 +611,15 @@ def ab(
     engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, a: Mapping[str, KnobValue] | None = None,
     b: Mapping[str, KnobValue] | None = None, device: str = "cpu", precision: str = "", seed: int = 0,
     pairs: int = 20, design: str = "auto", target_detectable: float | None = None, max_pairs: int = 200,
+    reload_every: int = DEFAULT_RELOAD_EVERY,
     max_seconds: float = 600.0, metric: str = "synth_s", warmup: int = 1, warmup_max: int = 8, name: str = "",
     max_chars: int | None = None, data_dir: Path | str | None = None, save: bool = True,
     progress: AbProgress | None = None, **knobs: KnobValue,
 ) -> AbRun:
     """B against A on one text: shared ``knobs`` as keywords, ``a``/``b`` override knobs (or ``precision``,
     ``device``) per side. One loaded model when only per-call knobs differ; otherwise two, in segments whose
-    first run after a switch is kept apart. ``target_detectable=0.03`` adds pairs until 3 % is detectable.
+    first run after a switch is kept apart, both reloaded every ``reload_every`` segments.
+    ``target_detectable=0.03`` adds pairs until 3 % is detectable.
 
     >>> ab("piper", "Hello there.", a={"length_scale": 1.0}, b={"length_scale": 1.05}).table()  # doctest: +SKIP
     """
@@ -630,6 +632,7 @@ def ab(
         _side(base, a), _side(base, b), text, pairs=pairs, warmup=warmup, warmup_max=warmup_max,
         max_chars=default_max_chars() if max_chars is None else max_chars, name=name, design=chosen,
         target_detectable=target_detectable, max_pairs=max_pairs, max_seconds=max_seconds, metric=metric,
+        reload_every=reload_every,
     )
     store = _store_for(save, None, data_dir)
     return AbRun(run_ab(request, store, progress), store)

@@ -17,7 +17,7 @@ import pytest
 from engines.base import SynthesisSettings
 from engines.errors import InputError
 from profiling.analysis.compare import Arrangement, compare_selections, select_runs
-from profiling.analysis.paired import paired_estimate, settled, signed_rank_critical, tukey_outliers
+from profiling.analysis.paired import paired_estimate, settled, signed_rank_critical, t975, tukey_outliers
 from profiling.run.ab import AbRequest, run_ab
 from profiling.run.ab_design import AFTER_SWITCH, AbDesign
 from profiling.store.results import ResultsStore
@@ -85,8 +85,8 @@ def test_synthesis_time_only_ab_loads_one_model(isolated_data_dir: Path) -> None
 
 def test_load_time_ab_keeps_after_switch_runs_apart_and_reports_the_switch_penalty(isolated_data_dir: Path) -> None:
     store = ResultsStore(isolated_data_dir)
-    result = run_ab(AbRequest(_piper(intra_op_threads=1), _piper(intra_op_threads=2), TEXT, pairs=4, name="thr"),
-                    store)
+    result = run_ab(AbRequest(_piper(intra_op_threads=1), _piper(intra_op_threads=2), TEXT, pairs=4, name="thr",
+                              reload_every=0), store)
     assert result.design is AbDesign.BLOCKS and result.loads == 2
     assert result.order == "AABBBAAABBBAA"  # segments: the first run of each follows a switch
     measured = [r for r in result.records if not r.warmup]
@@ -108,6 +108,43 @@ def test_load_time_ab_keeps_after_switch_runs_apart_and_reports_the_switch_penal
     assert comparison.arrangement is Arrangement.PAIRED
     assert all(r.detectable >= 0 for r in comparison.ratios)
     assert "smallest detectable difference" in comparison.noise_line()
+
+
+def test_two_models_are_reloaded_per_epoch_and_the_interval_spans_the_epochs(isolated_data_dir: Path) -> None:
+    result = run_ab(AbRequest(_piper(intra_op_threads=1), _piper(intra_op_threads=2), TEXT, pairs=3, name="ep",
+                              reload_every=2), ResultsStore(isolated_data_dir))
+    assert result.design is AbDesign.BLOCKS and result.loads == 6  # 3 epochs x 2 models
+    # epoch 1 starts with B (and loads it first): pair orders stay balanced across epochs
+    assert result.order == "AABBBBAAAABB"
+    measured = [r for r in result.records if not r.warmup]
+    assert [r.annotations["ab_epoch"] for r in measured] == [0] * 4 + [1] * 4 + [2] * 4
+    first_after_reload = [r for r in measured if r.annotations["ab_after"] == "load"]
+    assert len(first_after_reload) == 4 and all(r.annotations["ab_role"] == AFTER_SWITCH for r in first_after_reload)
+    assert all(r.load_s is not None for r in first_after_reload)
+    main = result.summary.estimate()
+    assert main is not None and main.clusters == 3
+    one_copy = run_ab(AbRequest(_piper(intra_op_threads=1), _piper(intra_op_threads=2), TEXT, pairs=3,
+                                name="one", reload_every=0), ResultsStore(isolated_data_dir))
+    assert any("one loaded copy of each model" in w for w in one_copy.warnings)
+    assert not any("one loaded copy of each model" in w for w in result.warnings)
+
+
+def test_cluster_interval_covers_a_spread_between_copies_that_pairs_cannot_see() -> None:
+    # Two loaded copies of one model differ by a fixed amount per epoch (sd 2 %) on top of pair noise (2 %):
+    # the pairs-only interval calls A/A different far more often than 5 %; widened by the epochs, it does not.
+    rng = np.random.default_rng(7)
+    epochs = np.repeat(np.arange(7), 3)
+    pairs_only, clustered = [], []
+    for _ in range(300):
+        copy = np.repeat(rng.normal(0, 0.02, 7), 3)
+        a, b = np.exp(rng.normal(0, 0.02, 21)), np.exp(copy + rng.normal(0, 0.02, 21))
+        pairs_only.append(paired_estimate("t", a, b).different)
+        clustered.append(paired_estimate("t", a, b, clusters=epochs).different)
+    assert np.mean(pairs_only) > 0.1 and np.mean(clustered) <= 0.07, (np.mean(pairs_only), np.mean(clustered))
+    assert t975(4) == pytest.approx(2.776) and t975(1000) == pytest.approx(1.96, abs=0.01)
+    e = paired_estimate("t", np.ones(6), np.full(6, 1.01) * np.exp(rng.normal(0, 0.01, 6)), clusters=[0, 0, 1, 1, 2, 2])
+    assert e.clusters == 3 and e.ci_low <= e.ratio <= e.ci_high
+    assert paired_estimate("t", np.ones(6), np.full(6, 1.01), clusters=[0, 0, 0, 1, 1, 1]).clusters == 0  # too few
 
 
 def test_planted_length_change_is_detected_near_the_audio_ratio(isolated_data_dir: Path) -> None:
@@ -152,6 +189,7 @@ def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("args", [
     ("--target-detectable", "150%"), ("--target-detectable", "three"), ("--pairs", "0"),
     ("--pairs", "20", "--max-pairs", "5"), ("--design", "one-model", "--b", "intra_op_threads=2"),
+    ("--reload-every", "1"),
 ])
 def test_cli_refusals_are_one_line_exit_2(args: tuple[str, ...], isolated_data_dir: Path) -> None:
     result = _cli(*args, data_dir=isolated_data_dir)

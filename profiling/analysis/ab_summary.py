@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from profiling.analysis.paired import PairedEstimate, paired_estimate
+from profiling.analysis.paired import MIN_CLUSTERS, PairedEstimate, paired_estimate
 from profiling.core.records import RunRecord, RunStatus
 
 #: Timing metrics first; audio_s is there to read a timing ratio against (a longer output takes longer).
@@ -29,13 +29,21 @@ def measured(records: Sequence[RunRecord]) -> list[RunRecord]:
 
 def pair_values(records: Sequence[RunRecord], metric: str) -> tuple[list[float], list[float]]:
     """Values of the pairs both sides finished, in pair order (runs with ``ab_pair`` >= 0)."""
+    a, b, _ = paired_runs(records, metric)
+    return a, b
+
+
+def paired_runs(records: Sequence[RunRecord], metric: str) -> tuple[list[float], list[float], list[int]]:
+    """A's and B's values of the pairs both sides finished, in pair order, and each pair's epoch."""
     sides: dict[str, dict[int, float]] = {"A": {}, "B": {}}
+    epochs: dict[int, int] = {}
     for r in measured(records):
         pair = int(r.annotations.get("ab_pair", -1))
         if pair >= 0:
             sides[str(r.annotations["ab_side"])][pair] = float(getattr(r, metric))
+            epochs[pair] = int(r.annotations.get("ab_epoch", 0))
     common = sorted(set(sides["A"]) & set(sides["B"]))
-    return [sides["A"][i] for i in common], [sides["B"][i] for i in common]
+    return [sides["A"][i] for i in common], [sides["B"][i] for i in common], [epochs[i] for i in common]
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class AbSummary:
     switch: tuple[SwitchPenalty, ...]
     signals: dict[str, float]
     primary: str = PRIMARY_METRIC
+    #: The sides ran on two loaded models (blocks or alternate design), not one.
+    two_models: bool = False
 
     def estimate(self, metric: str | None = None) -> PairedEstimate | None:
         return next((e for e in self.estimates if e.metric == (metric or self.primary)), None)
@@ -110,10 +120,11 @@ def summarize(records: Sequence[RunRecord], metrics: Sequence[str] = AB_METRICS,
               primary: str = PRIMARY_METRIC) -> AbSummary:
     estimates = []
     for metric in metrics:
-        a, b = pair_values(records, metric)
+        a, b, epochs = paired_runs(records, metric)
         if a and all(v > 0 for v in a + b):
-            estimates.append(paired_estimate(metric, a, b))
-    return AbSummary(tuple(estimates), switch_penalties(records, primary), signal_medians(records), primary)
+            estimates.append(paired_estimate(metric, a, b, clusters=epochs))
+    two = any(r.annotations.get("ab_design") in ("blocks", "alternate") for r in records)
+    return AbSummary(tuple(estimates), switch_penalties(records, primary), signal_medians(records), primary, two)
 
 
 def noise_warnings(summary: AbSummary, target: float | None, cores: int | None,
@@ -125,6 +136,9 @@ def noise_warnings(summary: AbSummary, target: float | None, cores: int | None,
         needed = main.pairs_needed(target)
         lines.append(f"too noisy for a ±{target:.0%} difference here: ±{main.detectable:.1%} after {main.n} pairs"
                      + (f" (about {needed} pairs would do at this noise)" if needed else ""))
+    if main is not None and summary.two_models and not main.clusters:
+        lines.append(f"one loaded copy of each model for fewer than {MIN_CLUSTERS} epochs: two copies of the same "
+                     "model can differ by a per cent or two, and that is inside this ratio (reload more often)")
     if main is not None and main.outliers.severe:
         lines.append(f"{len(main.outliers.severe)} pair(s) far off the rest (severe outliers, kept: the estimate "
                      f"is robust to them)")

@@ -6,6 +6,12 @@ free, no resampling noise, and robust to a few wild pairs (a run that met a nois
 smallest detectable difference is the interval's half-width; the pairs needed for a target come from
 the per-pair spread (the half-width shrinks as 1/sqrt(n)).
 
+Pairs may come in clusters that share something a pair cannot average away: in the blocks design of
+``ab``, each epoch's pairs run on one loaded copy of each model, and two copies of one model can differ
+by a per cent or two. With at least ``MIN_CLUSTERS`` clusters the interval is widened to also cover the
+Student-t interval of the cluster medians (a median, so one wild pair does not move its cluster), so
+the spread between copies is inside it.
+
 Outliers are classified with Tukey's fences on the d's (mild: beyond 1.5 IQR, severe: beyond 3 IQR),
 reported and kept: the estimate does not need them dropped.
 
@@ -28,6 +34,29 @@ _EXACT_MAX_N = 300
 #: Efficiency of Hodges-Lehmann vs the mean under normal noise: its SE is sqrt(pi/3) x sigma/sqrt(n).
 _HL_SE_FACTOR = math.sqrt(math.pi / 3)
 NO_DIFFERENCE = "no measurable difference"
+#: Fewest clusters whose medians say anything about the spread between them.
+MIN_CLUSTERS = 3
+#: Two-sided 97.5 % Student-t quantiles for 1..30 degrees of freedom.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
+
+def t975(df: int) -> float:
+    """The 97.5 % quantile of Student's t (95 % two-sided), from the table; ~normal beyond 30 df."""
+    if df < 1:
+        raise ValueError("t needs at least one degree of freedom")
+    return _T975[df - 1] if df <= len(_T975) else _Z + (_T975[-1] - _Z) * len(_T975) / df
+
+
+def cluster_interval(d: Sequence[float], clusters: Sequence[int]) -> tuple[float, float, int]:
+    """(low, high, k): the t interval over the k cluster medians of ``d`` (k < MIN_CLUSTERS: unbounded)."""
+    values, labels = np.asarray(d, dtype=float), np.asarray(clusters)
+    medians = np.array([np.median(values[labels == c]) for c in np.unique(labels)])
+    if medians.size < MIN_CLUSTERS:
+        return -math.inf, math.inf, int(medians.size)
+    half = t975(medians.size - 1) * float(medians.std(ddof=1)) / math.sqrt(medians.size)
+    return float(medians.mean() - half), float(medians.mean() + half), int(medians.size)
 
 
 @lru_cache(maxsize=64)
@@ -114,6 +143,8 @@ class PairedEstimate:
     #: Robust SD of the per-pair log ratios (what one pair tells; the interval shrinks from it).
     spread: float
     outliers: Outliers = Outliers()
+    #: Clusters (loaded copies, ``ab``'s epochs) the interval also covers the spread of; 0: pairs only.
+    clusters: int = 0
 
     @property
     def detectable(self) -> float:
@@ -136,20 +167,29 @@ class PairedEstimate:
         return f"candidate {factor:.3f}x {'slower' if self.ratio > 1 else 'faster'}"
 
     def pairs_needed(self, target: float) -> int | None:
-        """Pairs for the interval's half-width to reach ``target`` (e.g. 0.03) at this per-pair spread.
+        """Pairs for the interval's half-width to reach ``target`` (e.g. 0.03) at this noise.
 
-        About 50 % power against a true difference of exactly ``target``; 80 % power needs ~2x as many.
+        From the per-pair spread; with clusters, from this interval (the half-width shrinks as 1/sqrt(n)
+        while the pairs per cluster stay the same). About 50 % power against a true difference of exactly
+        ``target``; 80 % power needs ~2x as many.
         """
         if target <= 0 or not math.isfinite(self.spread):
             return None
         if self.spread == 0:
             return 6  # noiseless (audio length of a deterministic engine): the signed-rank minimum
-        return max(6, math.ceil((_Z * _HL_SE_FACTOR * self.spread / pct_to_log(target)) ** 2))
+        from_spread = (_Z * _HL_SE_FACTOR * self.spread / pct_to_log(target)) ** 2
+        if self.clusters and math.isfinite(self.detectable):
+            from_spread = max(from_spread, self.n * (math.log1p(self.detectable) / pct_to_log(target)) ** 2)
+        return max(6, math.ceil(from_spread))
 
 
 def paired_estimate(metric: str, baseline: Sequence[float], candidate: Sequence[float],
-                    confidence: float = CONFIDENCE) -> PairedEstimate:
-    """The estimate from baseline_i / candidate_i taken as pairs (same length, positive values)."""
+                    confidence: float = CONFIDENCE, clusters: Sequence[int] | None = None) -> PairedEstimate:
+    """The estimate from baseline_i / candidate_i taken as pairs (same length, positive values).
+
+    ``clusters``: a label per pair (``ab``'s epoch); from ``MIN_CLUSTERS`` distinct labels on, the interval
+    also covers the t interval of the cluster medians (95 % only).
+    """
     a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
     if a.size != b.size or a.size == 0:
         raise ValueError(f"{metric}: paired sides need the same number (> 0) of values, got {a.size} and {b.size}")
@@ -161,8 +201,15 @@ def paired_estimate(metric: str, baseline: Sequence[float], candidate: Sequence[
     centre, low, high = hodges_lehmann(d, confidence)
     if d.size < 2:  # one pair says nothing about the noise: an unbounded interval, not a zero-width one
         low, high = -math.inf, math.inf
+    used = 0
+    if clusters is not None:
+        if len(clusters) != keep.size:
+            raise ValueError(f"{metric}: {len(clusters)} cluster labels for {keep.size} pairs")
+        c_low, c_high, found = cluster_interval(d, np.asarray(clusters)[keep])
+        if found >= MIN_CLUSTERS:
+            low, high, used = min(low, c_low), max(high, c_high), found
     return PairedEstimate(metric, int(d.size), float(np.median(a)), float(np.median(b)), math.exp(centre),
-                          math.exp(low), math.exp(high), robust_sd(d), tukey_outliers(d))
+                          math.exp(low), math.exp(high), robust_sd(d), tukey_outliers(d), used)
 
 
 def settled(values: Sequence[float], window: int, tolerance: float) -> bool:

@@ -1,15 +1,17 @@
 """A/B in one process: B/A from adjacent pairs of runs, with a design that matches what the sides load.
 
 The design (``profiling.run.ab_design``): ONE loaded model when the sides differ only in per-call knobs;
-two loaded models in segments, the first run after each switch kept apart, when they need two loads;
-the old run-by-run alternation of two models on request. Each side warms up until its times settle
-(the median of its last runs stops moving), bounded. With ``target_detectable`` the session keeps
-adding pairs until the interval is that narrow, bounded by ``max_pairs`` and ``max_seconds``.
+two loaded models in segments, the first run after each switch kept apart, when they need two loads,
+both reloaded every few segments so the comparison is not one copy against another; the old run-by-run
+alternation of two models on request. Each side warms up until its times settle (the median of its last
+runs stops moving), bounded. With ``target_detectable`` the session keeps adding pairs until the
+interval is that narrow, bounded by ``max_pairs`` and ``max_seconds``.
 
 Every run is stored as it finishes, under ONE batch id: paired runs labelled ``NAME:A``/``NAME:B`` with
 the pair index as ``repeat_index`` (``compare`` recognises them as paired), after-switch runs labelled
-``NAME:A:after_switch``. Annotations say where each run stood (``ab_after``: switch/repeat, ``ab_pair``,
-``ab_segment``, ``ab_position``) and what the kernel said around it (``sys_*``, ``profiling.core.signals``).
+``NAME:A:after_switch``. Annotations say where each run stood (``ab_after``: switch/repeat/load,
+``ab_pair``, ``ab_segment``, ``ab_epoch``, ``ab_position``) and what the kernel said around it
+(``sys_*``, ``profiling.core.signals``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from dataclasses import dataclass, field
 from engines.base import DEFAULT_MAX_TEXT_CHARS, Engine, SynthesisSettings, Voice
 from engines.errors import InputError
 from engines.registry import engine_class
-from profiling.analysis.ab_summary import AB_METRICS, PRIMARY_METRIC, AbSummary, noise_warnings, pair_values, summarize
+from profiling.analysis.ab_summary import AB_METRICS, PRIMARY_METRIC, AbSummary, noise_warnings, paired_runs, summarize
 from profiling.analysis.paired import PairedEstimate, paired_estimate, settled
 from profiling.core import signals
 from profiling.core.records import RunMode, RunRecord, RunStatus
-from profiling.run.ab_design import AFTER_SWITCH, AbDesign, Slot, slots
+from profiling.run.ab_design import AFTER_SWITCH, DEFAULT_RELOAD_EVERY, AbDesign, Slot, slots
 from profiling.run.runner import BenchRequest, EnginePool, measure_run, validate_request
 from profiling.store.results import RunSink
 
@@ -54,6 +56,8 @@ class AbRequest:
     max_chars: int = DEFAULT_MAX_TEXT_CHARS
     name: str = ""
     design: AbDesign = AbDesign.AUTO
+    #: Blocks design: reload both models every this many segments (0: one copy of each for the session).
+    reload_every: int = DEFAULT_RELOAD_EVERY
     #: Keep adding pairs until the smallest detectable difference of ``metric`` is at most this (0.03 = 3 %).
     target_detectable: float | None = None
     max_pairs: int = 200
@@ -126,6 +130,8 @@ def validate_ab(request: AbRequest) -> tuple[str, dict[str, SynthesisSettings], 
         raise InputError(f"max pairs ({request.max_pairs}) is below pairs ({request.pairs})")
     if not request.max_seconds > 0:
         raise InputError(f"max seconds must be above 0, got {request.max_seconds}")
+    if request.reload_every < 0 or request.reload_every == 1:
+        raise InputError(f"reload every: 0 (never) or at least 2 segments (one per side), got {request.reload_every}")
     if request.metric not in STEERING_METRICS:
         raise InputError(f"metric must be one of {', '.join(STEERING_METRICS)}, got {request.metric!r}")
     sides, text = {}, request.text
@@ -145,6 +151,9 @@ class _Session:
         self.name = request.name or f"ab-{self.batch_id[:8]}"
         self.records: list[RunRecord] = []
         self.last_side: str | None = None
+        self.epoch = 0
+        #: Sides (re)loaded that have not run since: their next run follows a load, not a switch.
+        self.fresh: set[str] = set()
         self.loads = 0
         self.both_loaded = True
         self.pending_load: dict[str, float | None] = {}
@@ -158,6 +167,17 @@ class _Session:
                 self.both_loaded = False  # the second model does not fit beside the first: reload per switch
                 self.pools["B"] = self.pools["A"]
                 break
+
+    def reload(self, epoch: int, first: str) -> None:
+        """New copies of both models for the next epoch, ``first`` loaded first (the other one last time)."""
+        self.epoch = epoch
+        if not self.both_loaded:  # every switch reloads already
+            return
+        self.close()
+        self.pools = {"A": EnginePool(), "B": EnginePool()}
+        for side in (first, "AB".replace(first, "")):
+            self.engines[side] = self._acquire(side)
+        self.fresh = {"A", "B"}
 
     def _acquire(self, side: str) -> Engine:
         engine, load_s = self.pools[side].acquire(self.sides[side])
@@ -176,13 +196,15 @@ class _Session:
         record, _ = measure_run(engine, self.text, self.request.voice, self.sides[side], RunMode.BATCH,
                                 self.batch_id)
         record.annotations.update(signals.between(before, signals.sample()).annotations())
-        after = "start" if self.last_side is None else "repeat" if self.last_side == side else "switch"
+        after = ("start" if self.last_side is None else "load" if side in self.fresh
+                 else "repeat" if self.last_side == side else "switch")
         self.last_side = side
+        self.fresh.discard(side)
         record.warmup = slot is None
         record.load_s = self.pending_load.pop(side, None)
         record.annotations.update({
             "ab": self.name, "ab_side": side, "ab_design": self.design.value, "ab_position": len(self.records),
-            "ab_after": after, "ab_both_loaded": self.both_loaded,
+            "ab_after": after, "ab_both_loaded": self.both_loaded, "ab_epoch": self.epoch,
         })
         if slot is None:
             record.repeat_index, record.label = -1 - warmup_index, f"{self.name}:{side}"
@@ -217,8 +239,8 @@ class _Session:
             self.progress(len(self.records), self.planned(pairs_done), self.records[-1])
 
     def primary(self) -> PairedEstimate | None:
-        a, b = pair_values(self.records, self.request.metric)
-        return paired_estimate(self.request.metric, a, b) if a else None
+        a, b, epochs = paired_runs(self.records, self.request.metric)
+        return paired_estimate(self.request.metric, a, b, clusters=epochs) if a else None
 
     def stop_reason(self, pairs_done: int, started: float) -> str:
         request = self.request
@@ -252,12 +274,14 @@ def run_ab(
         warmups = tuple(session.warm(side, cancel) for side in ("A", "B"))
         if any(r.status is RunStatus.ERROR for r in session.records):
             stop = "error"
-        schedule = slots(session.design)
+        schedule = slots(session.design, request.reload_every)
         while not stop:
             if cancel is not None and cancel.is_set():
                 stop = "cancelled"
                 break
             slot = next(schedule)
+            if slot.epoch != session.epoch:
+                session.reload(slot.epoch, slot.side)
             record = session.run(slot.side, slot)
             session.report(pairs_done)
             if record.status is RunStatus.ERROR:

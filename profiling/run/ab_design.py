@@ -8,7 +8,10 @@
   segment, A A | B B B | A A A | B B B ..., whose first run (``after_switch``) is kept apart; the last
   run of a segment pairs with the first after-repeat run of the next (one run between them). Pairs
   alternate AB, BA, so a slow drift cancels; the switch penalty itself is measured from the kept-apart
-  runs against the run after them.
+  runs against the run after them. Two loaded copies of one model can differ by a per cent or two (where
+  their weights and buffers landed in memory), a difference no number of pairs averages away: so every
+  ``reload_every`` segments both models are reloaded, the other side loaded first, starting a new epoch
+  whose pairs share no run with the last; the interval then also spans the spread between epochs.
 - ``alternate``: the design before (two loaded models, A B B A ... paired run by run), kept for
   comparison: its pairs mix after-switch and after-repeat runs.
 
@@ -33,42 +36,57 @@ class AbDesign(str, Enum):
     ALTERNATE = "alternate"
 
 
+#: Blocks design: segments per epoch (both models reloaded between epochs); 0 keeps one copy each throughout.
+DEFAULT_RELOAD_EVERY = 4
+
+
 @dataclass(frozen=True)
 class Slot:
     side: str  # "A" or "B"
     pair: int  # the pair this run belongs to; -1 for an after-switch run of the blocks design
     segment: int  # consecutive runs of one side (blocks design); the pair index otherwise
+    #: Which side of this run's pair ran first ("AB" or "BA").
+    order: str = "AB"
+    #: Loaded copies of the models in use (blocks design: a reload starts the next epoch).
+    epoch: int = 0
 
     @property
     def role(self) -> str:
         return AFTER_SWITCH if self.pair < 0 else PAIRED
-
-    @property
-    def order(self) -> str:
-        """Which side of this run's pair ran first."""
-        return "AB" if self.pair % 2 == 0 else "BA"
 
 
 def alternating_slots() -> Iterator[Slot]:
     """A B | B A | A B ...: each pair's order alternates (one-model and alternate designs)."""
     pair = 0
     while True:
-        for side in ("A", "B") if pair % 2 == 0 else ("B", "A"):
-            yield Slot(side, pair, pair)
+        order = "AB" if pair % 2 == 0 else "BA"
+        for side in order:
+            yield Slot(side, pair, pair, order)
         pair += 1
 
 
-def block_slots() -> Iterator[Slot]:
-    """Segments A, B, A, B ...: [after-switch, closes pair s-1, opens pair s]; segment 0 has nothing to close."""
-    segment = 0
+def block_slots(reload_every: int = 0) -> Iterator[Slot]:
+    """Segments A, B, A, B ...: [after-switch, closes the last pair, opens the next].
+
+    An epoch's first segment has nothing to close and its last opens nothing, so no pair spans a reload;
+    epochs start with A and B in turn (so pair orders stay balanced). ``reload_every`` 0: one endless epoch.
+    """
+    pair, segment, epoch = 0, 0, 0
     while True:
-        side = "AB"[segment % 2]
-        yield Slot(side, -1, segment)
-        if segment > 0:
-            yield Slot(side, segment - 1, segment)
-        yield Slot(side, segment, segment)
-        segment += 1
+        first = "AB"[epoch % 2]
+        k = 0
+        while not reload_every or k < reload_every:
+            side = first if k % 2 == 0 else "AB".replace(first, "")
+            other = "AB".replace(side, "")
+            yield Slot(side, -1, segment, epoch=epoch)
+            if k > 0:
+                yield Slot(side, pair - 1, segment, other + side, epoch)
+            if not reload_every or k < reload_every - 1:
+                yield Slot(side, pair, segment, side + other, epoch)
+                pair += 1
+            segment, k = segment + 1, k + 1
+        epoch += 1
 
 
-def slots(design: AbDesign) -> Iterator[Slot]:
-    return block_slots() if design is AbDesign.BLOCKS else alternating_slots()
+def slots(design: AbDesign, reload_every: int = 0) -> Iterator[Slot]:
+    return block_slots(reload_every) if design is AbDesign.BLOCKS else alternating_slots()

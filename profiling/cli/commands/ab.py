@@ -28,12 +28,13 @@ from profiling.cli.commands.common import (
 )
 from profiling.core.records import RunRecord, RunStatus
 from profiling.run.ab import STEERING_METRICS, AbRequest, AbResult, run_ab, validate_ab
-from profiling.run.ab_design import AbDesign
+from profiling.run.ab_design import DEFAULT_RELOAD_EVERY, AbDesign
 from profiling.run.inputs import parse_knobs
 
 _DESIGNS = {
     AbDesign.ONE_MODEL: "one loaded model, per-call settings alternate (no model switch to pay for)",
-    AbDesign.BLOCKS: "two loaded models in segments; the first run after each switch is kept apart",
+    AbDesign.BLOCKS: "two loaded models in segments; the first run after each switch is kept apart, both "
+                     "reloaded every few segments",
     AbDesign.ALTERNATE: "two loaded models alternating run by run (pairs include the switch penalty)",
 }
 _SIGNALS = (("sys_cpu_mhz", "CPU clock {:.0f} MHz"), ("sys_steal_pct", "steal {:.1f}%"),
@@ -59,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--design", default="auto", choices=[d.value for d in AbDesign],
                         help="auto (default): one-model when only per-call knobs differ, else blocks; alternate: "
                              "the older run-by-run alternation of two models")
+    parser.add_argument("--reload-every", type=int, default=DEFAULT_RELOAD_EVERY, metavar="SEGMENTS",
+                        help="blocks design: reload both models every this many segments, so the interval covers "
+                             f"the spread between loaded copies (default {DEFAULT_RELOAD_EVERY}; 0: never)")
     parser.add_argument("--target-detectable", default=None, metavar="PCT",
                         help="keep adding pairs until the smallest detectable difference is at most this (e.g. 3%%)")
     parser.add_argument("--max-pairs", type=int, default=200, help="bound on pairs (default 200)")
@@ -99,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         a=side_settings(base, args.a), b=side_settings(base, args.b), text=text_from_args(args),
         voice=voice_from_args(args), pairs=args.pairs, warmup=args.warmup, warmup_max=args.warmup_max,
         max_chars=args.max_chars, name=args.name, design=AbDesign(args.design), target_detectable=target,
+        reload_every=args.reload_every,
         max_pairs=args.max_pairs, max_seconds=args.max_seconds, metric=args.metric,
     )
     validate_ab(request)  # before the progress bar, so bad input prints one line
@@ -135,6 +140,9 @@ def report(request: AbRequest, result: AbResult) -> None:
             for e in result.summary.estimates]
     print(format_table(("metric", "A median", "B median", "B/A (pairs)", "95% CI", "detectable", "outlier pairs",
                         "verdict"), rows, right=(1, 2, 3, 4, 5)))
+    main = result.summary.estimate()
+    if main is not None and main.clusters:
+        print(f"interval also covers the spread between {main.clusters} epochs of freshly loaded models")
     print(result.summary.sensitivity_line(result.target_detectable) + f" [stopped: {result.stop}, "
           f"{result.elapsed_s:.0f} s]")
     if result.summary.switch:
