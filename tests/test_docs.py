@@ -1,0 +1,765 @@
+"""The README and docs/ say what the code does.
+
+Reads README.md and docs/**/*.md (not the rendered notebooks), takes their code (fenced and indented blocks,
+inline code) and their relative links, and checks, without running anything:
+
+- every ``python -m profiling SUBCOMMAND ...`` (also ``$PY -m``, ``.venv/bin/python -m``, ``profiling SUB``, and
+  inline ``SUB --option`` for a known subcommand) names a subcommand and only options its argparse parser
+  accepts; a whole command in a code block must parse (parser built in-process from ``profiling.cli``);
+- every ``python -m profiling.x.y`` module exists, and every ``--option`` given to a repo script or module
+  appears in that file;
+- every repo path named exists (relative to the root, to the doc, or as the tail of a repo path), globs match
+  something, and only the outputs and examples of ``ALLOWED_MISSING`` (each with its reason) are let through;
+- every ``make TARGET`` is a Makefile target, and every server route (``/v1/...``, ``/health``) is one the
+  serving app declares;
+- the README's architecture names every profiling subpackage and nothing else.
+
+Each check is shown failing on a planted bad snippet at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import fnmatch
+import functools
+import io
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCS = (REPO_ROOT / "README.md", *sorted(p for p in (REPO_ROOT / "docs").rglob("*.md")))
+
+#: Paths the docs name that need not exist in a checkout, each with the reason. A key ending in "/" covers
+#: everything under it; other keys are fnmatch patterns matched against the whole token.
+ALLOWED_MISSING: dict[str, str] = {
+    ".venv/": "created by `make` (the locked environment), git-ignored",
+    ".uv/": "created by `make` (uv itself), git-ignored",
+    ".whl/": "written by `make device-wheels`, git-ignored",
+    ".gpu-rehearsal/": "written by `make gpu-rehearsal`, git-ignored",
+    "gpu-out/": "the GPU suite's --out folder in the examples",
+    "sweeps/my_torch_grid.yaml": "docs/distributed.md's stand-in for the reader's own sweep file",
+    "speech.txt": "the reader's own text file in the CLI examples",
+    "summary.md": "written by benchmarks/gpu_suite.py into its --out folder",
+    "xtts-cuda.md": "written by benchmarks/xtts_bench.py --device cuda once a GPU runs it",
+    "config.yaml": "a file of F5's vocoder folder (vocoder_dir), not of this repository",
+    "config.json": "a file of an XTTS checkpoint folder, not of this repository",
+    "vocab.json": "a file of an XTTS checkpoint folder, not of this repository",
+    "load.json": "written by docs/traces.md's api.trace example",
+}
+#: Options whose value is written, not read: the path after them is an output (skipped).
+OUTPUT_OPTIONS = ("-o", "--out", "--output", "-d", "-w", "--target", "--data-dir")
+PATH_EXTENSIONS = (".py", ".md", ".yaml", ".yml", ".toml", ".json", ".jsonl", ".txt", ".sh", ".ipynb", ".html",
+                   ".lock", ".csv", ".png", ".cfg")
+#: Top-level names a path may start with that are not in a fresh checkout (made by the set-up or a target).
+MADE_TOP_LEVEL = (".venv", ".uv", ".whl", ".gpu-rehearsal")
+SKIPPED_DIRS = {".git", ".venv", ".uv", ".whl", ".gpu-rehearsal", "__pycache__", ".pytest_cache", ".ruff_cache",
+                ".ipynb_checkpoints", "node_modules", "build", "dist"}
+PYTHON_WORDS = re.compile(r"^(?:\S*/)?python3?(?:\.\d+)?$|^\$\{?PY\}?$")
+SHELL_STOPS = {"|", "||", "&&", ";", "&", ">", ">>", "2>&1", "<"}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of code from a doc: a block's logical line (continuations joined), an inline span, or a link."""
+
+    doc: Path
+    line: int
+    text: str
+    kind: str  # "block", "inline", "link", or "prose" (a repo path written as plain text)
+    lang: str = ""  # a fenced block's language; "text" marks a drawing, whose words are not commands
+
+    def where(self) -> str:
+        return f"{self.doc.relative_to(REPO_ROOT)}:{self.line}: {self.text[:100]!r}"
+
+
+# --- reading the docs -----------------------------------------------------------------------------------------
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+INLINE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+#: A repo path written as plain text ("see docs/serving.md"): it starts with one of the repo's folders.
+PROSE_PATH = re.compile(r"(?<![\w/.:-])((?:profiling|engines|dashboard|docs|scripts|benchmarks|tests|sweeps|notebooks"
+                        r"|examples)/[\w./*-]*[\w/*])")
+
+
+def snippets(doc: Path, text: str | None = None) -> list[Snippet]:
+    """Code blocks (fenced, or indented four spaces after a blank line), inline code and relative links."""
+    text = doc.read_text(encoding="utf-8") if text is None else text
+    out: list[Snippet] = []
+    block: list[tuple[int, str]] = []
+    fenced = False
+    lang = ""
+    indented = False
+    previous_blank = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        if FENCE.match(line):
+            if fenced:
+                out += _block_lines(doc, block, lang)
+                block = []
+            fenced = not fenced
+            lang = line.strip()[3:].strip()
+            previous_blank = False
+            continue
+        if fenced:
+            block.append((number, line))
+            continue
+        starts_indented = line.startswith("    ") and line.strip() and not line.lstrip().startswith(("- ", "* "))
+        if starts_indented and (indented or previous_blank):
+            indented = True
+            block.append((number, line))
+            continue
+        if indented and not line.strip():
+            continue  # a blank line inside an indented block
+        if indented:
+            out += _block_lines(doc, block)
+            block, indented = [], False
+        for match in INLINE.finditer(line):
+            out.append(Snippet(doc, number, match.group(2).strip(), "inline"))
+        prose = INLINE.sub("", line)
+        for match in LINK.finditer(prose):
+            out.append(Snippet(doc, number, match.group(1), "link"))
+        for match in PROSE_PATH.finditer(LINK.sub("", prose)):
+            out.append(Snippet(doc, number, match.group(1), "prose"))
+        previous_blank = not line.strip()
+    out += _block_lines(doc, block)
+    return out
+
+
+def _block_lines(doc: Path, lines: list[tuple[int, str]], lang: str = "") -> list[Snippet]:
+    """A block's logical lines: a line ending in a backslash goes on with the next."""
+    out: list[Snippet] = []
+    start, parts = 0, []
+    for number, line in lines:
+        if not parts:
+            start = number
+        stripped = line.strip()
+        if stripped.endswith("\\"):
+            parts.append(stripped[:-1])
+            continue
+        parts.append(stripped)
+        out.append(Snippet(doc, start, " ".join(parts), "block", lang))
+        parts = []
+    if parts:
+        out.append(Snippet(doc, start, " ".join(parts), "block", lang))
+    return out
+
+
+def all_snippets() -> list[Snippet]:
+    return [s for doc in DOCS for s in snippets(doc)]
+
+
+def words(text: str) -> list[str]:
+    """Shell words of ``text`` up to its comment; plain whitespace split where the quoting does not close."""
+    try:
+        return shlex.split(text, comments=True)
+    except ValueError:
+        return text.split("#", 1)[0].split()
+
+
+# --- the parsers ---------------------------------------------------------------------------------------------
+
+@functools.cache
+def subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
+    from profiling.cli.main import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@dataclass(frozen=True)
+class CliCall:
+    """A ``python -m profiling`` command found in a doc: its words after ``profiling``."""
+
+    snippet: Snippet
+    argv: tuple[str, ...]
+    complete: bool  # a whole command (parse it) rather than a mention (check the option names only)
+
+
+def cli_calls(snippet: Snippet) -> list[CliCall]:
+    """Every lab command in a snippet: ``<python> -m profiling ...``, ``profiling SUB ...``, or inline ``SUB --x``."""
+    if snippet.kind in ("link", "prose") or snippet.lang == "text":
+        return []
+    tokens = words(snippet.text)
+    calls: list[CliCall] = []
+    for i, token in enumerate(tokens):
+        rest: list[str] | None = None
+        if token == "-m" and i + 1 < len(tokens) and tokens[i + 1] == "profiling" and i > 0 \
+                and PYTHON_WORDS.match(tokens[i - 1]):
+            rest = tokens[i + 2:]
+        elif token == "profiling" and i == 0 and len(tokens) > 1 and not tokens[1].startswith("-"):
+            rest = tokens[1:]
+        if rest is not None:
+            calls.append(_call(snippet, rest, mention=snippet.kind == "inline" and token == "profiling"))
+    if not calls and snippet.kind == "inline" and tokens and tokens[0] in subcommand_parsers() \
+            and any(t.startswith("--") for t in tokens[1:]):
+        calls.append(_call(snippet, tokens, mention=True))
+    return calls
+
+
+def _call(snippet: Snippet, rest: list[str], mention: bool) -> CliCall:
+    argv: list[str] = []
+    for word in rest:
+        if word in SHELL_STOPS:
+            break
+        argv.append(word)
+    placeholders = any(w in ("...", "…") or w.startswith("[") or w.endswith("]") or "|" in w for w in argv)
+    # Inline commands in prose stand for a kind of call (`--mode MODE`); parse them only when they are literal.
+    literal = snippet.kind == "block" or not any(re.fullmatch(r"[A-Z][A-Z_]+", w) for w in argv)
+    return CliCall(snippet, tuple(argv), complete=literal and not mention and not placeholders)
+
+
+def cli_problems(call: CliCall) -> list[str]:
+    """What is wrong with one command: an unknown subcommand, an unknown option, or (complete) a parse error."""
+    parsers = subcommand_parsers()
+    if not call.argv:
+        return []
+    name = call.argv[0]
+    if name not in parsers:
+        return [f"{call.snippet.where()}: no subcommand {name!r} (there are {', '.join(sorted(parsers))})"]
+    parser = parsers[name]
+    problems = []
+    for word in call.argv[1:]:
+        option = word.strip("[]").split("=", 1)[0]
+        if option.startswith("-") and len(option) > 1 and not _is_number(option) \
+                and option not in parser._option_string_actions:
+            problems.append(f"{call.snippet.where()}: `{name}` has no option {option}")
+    if problems or not call.complete:
+        return problems
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(list(call.argv[1:]))
+    except SystemExit as error:
+        if error.code:
+            return [f"{call.snippet.where()}: `{name}` does not parse: {stderr.getvalue().strip()}"]
+    return []
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+# --- options named on their own ------------------------------------------------------------------------------
+
+#: Options the docs name on their own that belong to other programs, each with the program.
+FOREIGN_OPTIONS: dict[str, str] = {}
+
+
+@functools.cache
+def known_options() -> frozenset[str]:
+    """Every option of a profiling subcommand, plus every ``--x`` the repo's own scripts and Makefile spell out."""
+    options = {o for parser in subcommand_parsers().values() for o in parser._option_string_actions}
+    sources = [REPO_ROOT / "Makefile", REPO_ROOT / "app.py",
+               *(REPO_ROOT / "scripts").glob("*"), *(REPO_ROOT / "benchmarks").glob("*.py"),
+               *(REPO_ROOT / "profiling").rglob("*.py")]
+    for source in sources:
+        if source.is_file():
+            options.update(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", source.read_text(encoding="utf-8")))
+    return frozenset(options | set(FOREIGN_OPTIONS))
+
+
+def bare_option_problems(snippet: Snippet) -> list[str]:
+    """An inline span that starts with an option (``--prebuffer-ms``, ``--executor ray [--workers N]``) names
+    options the lab (or one of its scripts) has."""
+    if snippet.kind != "inline" or not snippet.text.startswith("--"):
+        return []
+    names = re.findall(r"(?<![\w-])(--[a-z][\w-]*)", snippet.text)
+    return [f"{snippet.where()}: no command here takes {name}" for name in names if name not in known_options()]
+
+
+# --- modules and scripts of the repo run with options ---------------------------------------------------------
+
+def script_runs(snippet: Snippet) -> list[tuple[Path, list[str]]]:
+    """``python -m profiling.x.y --opt`` and ``python path/to/script.py --opt``: the file and its options."""
+    if snippet.kind in ("link", "prose"):
+        return []
+    tokens = words(snippet.text)
+    runs: list[tuple[Path, list[str]]] = []
+    for i, token in enumerate(tokens):
+        if not PYTHON_WORDS.match(token) or i + 1 >= len(tokens):
+            continue
+        if tokens[i + 1] == "-m" and i + 2 < len(tokens) and tokens[i + 2].startswith("profiling."):
+            target, rest = _module_file(tokens[i + 2]), tokens[i + 3:]
+        elif tokens[i + 1].endswith(".py"):
+            target, rest = REPO_ROOT / tokens[i + 1], tokens[i + 2:]
+        else:
+            continue
+        options = []
+        for word in rest:
+            if word in SHELL_STOPS:
+                break
+            if word.startswith("--"):
+                options.append(word.split("=", 1)[0])
+        runs.append((target, options))
+    return runs
+
+
+def _module_file(module: str) -> Path:
+    base = REPO_ROOT.joinpath(*module.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def _with_imports(script: Path) -> str:
+    """A script's text and the text of the repo modules it imports (``app.py`` parses in ``dashboard/app.py``)."""
+    texts = [script.read_text(encoding="utf-8")]
+    for node in ast.parse(texts[0]).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            module = _module_file(node.module)
+            if module.is_file() and module != script:
+                texts.append(module.read_text(encoding="utf-8"))
+    return "\n".join(texts)
+
+
+def script_problems(snippet: Snippet) -> list[str]:
+    problems = []
+    for target, options in script_runs(snippet):
+        if not target.is_file():
+            if not _allowed(str(target.relative_to(REPO_ROOT))):
+                problems.append(f"{snippet.where()}: no module or script {target.relative_to(REPO_ROOT)}")
+            continue
+        source = _with_imports(target)
+        problems += [f"{snippet.where()}: {target.relative_to(REPO_ROOT)} has no option {option}"
+                     for option in options if f'"{option}"' not in source and f"'{option}'" not in source]
+    return problems
+
+
+# --- paths ---------------------------------------------------------------------------------------------------
+
+@functools.cache
+def repo_entries() -> tuple[frozenset[str], frozenset[str]]:
+    """Every file and every folder of the checkout, relative to the root, ignored and made ones left out."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for root, subdirs, names in os.walk(REPO_ROOT):
+        subdirs[:] = [d for d in subdirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info")]
+        relative = Path(root).relative_to(REPO_ROOT)
+        dirs.update(str(relative / d) for d in subdirs)
+        files.update(str(relative / n) for n in names)
+    return frozenset(files), frozenset(dirs)
+
+
+def path_tokens(snippet: Snippet) -> list[str]:
+    """The words of a snippet that name a repo path."""
+    if snippet.kind == "link":
+        target = snippet.text.split("#", 1)[0]
+        return [] if not target or re.match(r"^[a-z][a-z+.-]*:", target) else [target]
+    if snippet.kind == "prose":
+        return [snippet.text.rstrip(".")]
+    tokens = words(snippet.text) if snippet.kind == "block" else snippet.text.split()
+    found = []
+    for i, raw in enumerate(tokens):
+        if i > 0 and tokens[i - 1] in OUTPUT_OPTIONS or raw.startswith(tuple(o + "=" for o in OUTPUT_OPTIONS)):
+            continue
+        token = _clean(raw)
+        if token and _looks_like_repo_path(token):
+            found.append(token)
+    return found
+
+
+def _clean(raw: str) -> str:
+    token = raw.split("=", 1)[1] if re.match(r"^-{0,2}[\w.-]+=", raw) else raw
+    token = token.lstrip("@(\"'").rstrip(",;:)\"'.")
+    return token.removeprefix("file:")
+
+
+def _looks_like_repo_path(token: str) -> bool:
+    if re.fullmatch(r"\.\w+", token):  # a file type (`.ipynb` files), not a file
+        return False
+    if "://" in token or token.startswith(("/", "~", "$", "-", "<", "%")) or any(c in token for c in "<>{}$`=,|"):
+        return False
+    if token.startswith(("./", "../")):
+        return True
+    first = token.split("/", 1)[0]
+    top = {p.name for p in REPO_ROOT.iterdir()} | set(MADE_TOP_LEVEL)
+    if "/" in token and (first in top or token.endswith("/")):
+        return True
+    return token.endswith(PATH_EXTENSIONS) and re.fullmatch(r"[\w./*+-]+", token) is not None
+
+
+def path_problem(token: str, doc: Path) -> str | None:
+    """None when ``token`` names something in the checkout (or is allowed to be missing), else the complaint."""
+    if _allowed(token) or _exists(token, doc):
+        return None
+    return f"{doc.relative_to(REPO_ROOT)}: no {token!r} in the repository"
+
+
+def _allowed(token: str) -> bool:
+    for key in ALLOWED_MISSING:
+        if key.endswith("/") and (token == key.rstrip("/") or token.startswith(key)):
+            return True
+        if not key.endswith("/") and fnmatch.fnmatchcase(token, key):
+            return True
+    return False
+
+
+def _exists(token: str, doc: Path) -> bool:
+    files, dirs = repo_entries()
+    wanted_dir = token.endswith("/")
+    relative = token.rstrip("/").removeprefix("./")
+    candidates = {relative}
+    resolved = (doc.parent / relative).resolve()
+    if resolved.is_relative_to(REPO_ROOT):
+        candidates.add(str(resolved.relative_to(REPO_ROOT)))
+    pool = dirs if wanted_dir else files | dirs
+    for candidate in candidates:
+        if any(c in candidate for c in "*?["):
+            if any(fnmatch.fnmatchcase(p, candidate) for p in pool):
+                return True
+        elif candidate in pool:
+            return True
+    if relative.startswith("../"):
+        return False
+    # The tail of a repo path (``serve/``, ``tabs.py``, ``engines/convert/``): it exists, under some folder.
+    return any(p.endswith("/" + relative) for p in pool)
+
+
+# --- make targets and routes ---------------------------------------------------------------------------------
+
+@functools.cache
+def make_targets() -> frozenset[str]:
+    """The Makefile's targets, its simple variables (``GPU_ENV := .gpu-rehearsal``) expanded."""
+    text = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    variables = dict(re.findall(r"^(\w+)\s*:?=\s*([^$\s]+)\s*$", text, flags=re.MULTILINE))
+    targets = set()
+    for line in text.splitlines():
+        match = re.match(r"^([^\s:=#][^:=]*?)\s*::?(?!=)", line)
+        if match:
+            expanded = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m.group(1), m.group(0)), match.group(1))
+            targets.update(expanded.split())
+    return frozenset(targets)
+
+
+def make_problems(snippet: Snippet) -> list[str]:
+    if snippet.kind in ("link", "prose"):
+        return []
+    tokens = words(snippet.text)
+    problems = []
+    for i, token in enumerate(tokens[:-1]):
+        if token != "make" or (i > 0 and tokens[i - 1] not in SHELL_STOPS and snippet.kind == "block"):
+            continue
+        target = tokens[i + 1]
+        if target.startswith("-") or "=" in target:
+            continue
+        if target not in make_targets():
+            problems.append(f"{snippet.where()}: no Makefile target {target!r}")
+    return problems
+
+
+ROUTE = re.compile(r"(?:^|\s)(/health|/v1/[\w/{}.-]*[\w}])")
+
+
+@functools.cache
+def served_routes() -> frozenset[str]:
+    """Every route the serving target declares (``@app.get(...)``, ``@router.post(...)`` in profiling/serve/)."""
+    routes = set()
+    for module in (REPO_ROOT / "profiling" / "serve").glob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        routes.update(re.findall(r"@\w+\.(?:get|post|put|patch|delete)\(\s*\"(/[^\"]*)\"", source))
+    return frozenset(_route_shape(r) for r in routes)
+
+
+def _route_shape(route: str) -> str:
+    """``/v1/voices/{name}`` and ``/v1/voices/NAME`` alike: every parameter segment as ``{}``."""
+    return "/".join("{}" if re.fullmatch(r"\{\w+\}|[A-Z][A-Z_]*", s) else s for s in route.split("?")[0].split("/"))
+
+
+def route_problems(snippet: Snippet) -> list[str]:
+    if snippet.kind != "inline":
+        return []
+    return [f"{snippet.where()}: the server has no route {route}" for route in ROUTE.findall(snippet.text)
+            if _route_shape(route) not in served_routes()]
+
+
+# --- Python names ---------------------------------------------------------------------------------------------
+
+DOTTED = re.compile(r"(?<![\w.$/-])((?:profiling|engines|dashboard)(?:\.[A-Za-z_]\w*)+)(?![\w/-])")
+API_NAME = re.compile(r"(?<![\w./])api\.([A-Za-z_]\w*)(?![\w/])")
+FROM_PROFILING = re.compile(r"\bfrom profiling import ([\w, ]+)")
+
+
+@functools.cache
+def defined_names(module_file: Path) -> frozenset[str]:
+    """Names a module defines or imports at its top level (read with ast, nothing imported)."""
+    tree = ast.parse(module_file.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+                with contextlib.suppress(ValueError):  # a literal __all__: what a lazy __getattr__ gives
+                    names.update(ast.literal_eval(node.value))
+    return frozenset(names)
+
+
+def _api_exports() -> set[str]:
+    """What ``from profiling import NAME`` gives: the names ``profiling/__init__.py`` re-exports from the API."""
+    from profiling import __all__ as exported
+
+    return set(exported)
+
+
+def dotted_problem(name: str) -> str | None:
+    """None when ``a.b.c`` is a module of the repo or a name its longest module prefix defines."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = REPO_ROOT.joinpath(*parts[:cut])
+        module = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        if not module.is_file():
+            continue
+        if cut == len(parts):
+            return None
+        attribute = parts[cut]
+        submodule = base.is_dir() and ((base / attribute).is_dir() or (base / f"{attribute}.py").is_file())
+        if attribute in defined_names(module) or submodule:
+            return None
+        if module == REPO_ROOT / "profiling" / "__init__.py" and attribute in _api_exports():
+            return None
+        return f"{'.'.join(parts[:cut])} has no {attribute!r}"
+    return f"no module {parts[0]}.{parts[1]}" if len(parts) > 1 else None
+
+
+def name_problems(snippet: Snippet) -> list[str]:
+    if snippet.kind in ("link", "prose"):
+        return []
+    text = snippet.text
+    problems = [f"{snippet.where()}: {p}" for name in DOTTED.findall(text)
+                if not name.endswith(PATH_EXTENSIONS) and (p := dotted_problem(name))]
+    api_names = defined_names(REPO_ROOT / "profiling" / "api.py")
+    problems += [f"{snippet.where()}: profiling.api has no {name!r}" for name in API_NAME.findall(text)
+                 if name not in api_names and f".{name}" not in PATH_EXTENSIONS]
+    for group in FROM_PROFILING.findall(text):
+        problems += [f"{snippet.where()}: `from profiling import {name}` is not exported" for name in
+                     (n.strip() for n in group.split(",")) if name and dotted_problem(f"profiling.{name}")]
+    return problems
+
+
+# --- dashboard tabs ------------------------------------------------------------------------------------------
+
+TAB_MENTION = re.compile(r"\b(?:the|The|dashboard's|its) (?:\*\*)?([A-Z][a-z]+)(?:\*\*)?(?:'s)? tab\b")
+
+
+@functools.cache
+def tab_titles() -> tuple[str, ...]:
+    """The dashboard's tab titles, read from dashboard/tabs.py's TABS literal (the dashboard is not imported)."""
+    tree = ast.parse((REPO_ROOT / "dashboard" / "tabs.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "TABS":
+            return tuple(entry[0] for entry in ast.literal_eval(node.value))
+    raise AssertionError("dashboard/tabs.py has no TABS")
+
+
+def tab_problems(doc: Path, text: str) -> list[str]:
+    """Every "the X tab" in prose names a tab the dashboard has."""
+    return [f"{doc.relative_to(REPO_ROOT)}:{number}: the dashboard has no tab {match.group(1)!r}"
+            for number, line in enumerate(text.splitlines(), start=1)
+            for match in TAB_MENTION.finditer(line) if match.group(1) not in tab_titles()]
+
+
+def readme_dashboard_tabs(readme_text: str) -> list[str]:
+    """The tabs README's Dashboard section describes, one bullet each (``- **Title**: ...``), in order."""
+    section = readme_text.split("\n## Dashboard\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^- \*\*([^*]+)\*\*:", section, flags=re.MULTILINE)
+
+
+# --- the README's architecture -------------------------------------------------------------------------------
+
+def architecture_packages(readme_text: str) -> set[str]:
+    """The ``name/`` entries inside the README architecture's profiling/ box (its left column only)."""
+    lines = readme_text.split("## Architecture", 1)[1].split("| profiling/", 1)[1].splitlines()[1:]
+    named: set[str] = set()
+    for line in lines:
+        if line.strip().startswith("+"):
+            break
+        cell = line.split("|")[1] if line.count("|") >= 2 else ""
+        named.update(re.findall(r"(?<![\w/])([a-z_]+)/(?!\w)", cell))
+    return named
+
+
+def profiling_subpackages() -> set[str]:
+    return {p.parent.name for p in (REPO_ROOT / "profiling").glob("*/__init__.py")}
+
+
+# --- the checks ----------------------------------------------------------------------------------------------
+
+def check_snippets(found: list[Snippet]) -> list[str]:
+    problems: list[str] = []
+    for snippet in found:
+        for call in cli_calls(snippet):
+            problems += cli_problems(call)
+        problems += script_problems(snippet)
+        problems += make_problems(snippet)
+        problems += route_problems(snippet)
+        problems += name_problems(snippet)
+        problems += bare_option_problems(snippet)
+        for token in path_tokens(snippet):
+            problem = path_problem(token, snippet.doc)
+            if problem:
+                problems.append(f"{problem} (line {snippet.line})")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def doc_snippets() -> list[Snippet]:
+    return all_snippets()
+
+
+def test_docs_are_read(doc_snippets: list[Snippet]) -> None:
+    """The reader finds what the checks depend on: many commands, paths and make targets."""
+    calls = [c for s in doc_snippets for c in cli_calls(s)]
+    assert len(calls) >= 40
+    assert sum(c.complete for c in calls) >= 30
+    assert len([t for s in doc_snippets for t in path_tokens(s)]) >= 100
+    assert not any(d.is_relative_to(REPO_ROOT / "docs" / "notebooks") and d.suffix == ".html" for d in DOCS)
+
+
+def test_every_profiling_command_parses(doc_snippets: list[Snippet]) -> None:
+    problems = [p for s in doc_snippets for c in cli_calls(s) for p in cli_problems(c)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_script_and_module_run_exists_with_its_options(doc_snippets: list[Snippet]) -> None:
+    problems = [p for s in doc_snippets for p in script_problems(s)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_path_named_exists(doc_snippets: list[Snippet]) -> None:
+    problems = [f"{p} (line {s.line})" for s in doc_snippets for t in path_tokens(s)
+                if (p := path_problem(t, s.doc))]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_make_target_exists(doc_snippets: list[Snippet]) -> None:
+    problems = [p for s in doc_snippets for p in make_problems(s)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_route_named_is_served(doc_snippets: list[Snippet]) -> None:
+    problems = [p for s in doc_snippets for p in route_problems(s)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_option_named_alone_exists(doc_snippets: list[Snippet]) -> None:
+    problems = [p for s in doc_snippets for p in bare_option_problems(s)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_python_name_named_exists(doc_snippets: list[Snippet]) -> None:
+    problems = [p for s in doc_snippets for p in name_problems(s)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_tab_named_is_a_dashboard_tab() -> None:
+    problems = [p for doc in DOCS for p in tab_problems(doc, doc.read_text(encoding="utf-8"))]
+    assert not problems, "\n".join(problems)
+
+
+def test_readme_dashboard_section_describes_every_tab() -> None:
+    described = readme_dashboard_tabs((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    assert sorted(described) == sorted(tab_titles())
+
+
+def test_allow_list_entries_are_still_needed(doc_snippets: list[Snippet]) -> None:
+    """An allow-list entry no doc needs (or one that now exists) goes, so the list cannot hide a real path."""
+    missing = [t for s in doc_snippets for t in path_tokens(s) if not _exists(t, s.doc)]
+    unused = [key for key in ALLOWED_MISSING if not any(_allowed_by(key, t) for t in missing)]
+    assert not unused, f"allow-list entries no doc needs: {unused}"
+
+
+def _allowed_by(key: str, token: str) -> bool:
+    if key.endswith("/"):
+        return token == key.rstrip("/") or token.startswith(key)
+    return fnmatch.fnmatchcase(token, key)
+
+
+def test_readme_architecture_names_every_profiling_subpackage() -> None:
+    named = architecture_packages((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    actual = profiling_subpackages()
+    assert named == actual, f"named but absent: {sorted(named - actual)}; present but unnamed: {sorted(actual - named)}"
+
+
+# --- each check fails on a planted bad snippet ----------------------------------------------------------------
+
+PLANTED_DOC = REPO_ROOT / "docs" / "planted.md"
+
+
+def planted(markdown: str) -> list[str]:
+    return check_snippets(snippets(PLANTED_DOC, markdown)) + tab_problems(PLANTED_DOC, markdown)
+
+
+def test_the_snippets_pass_the_same_checker_when_good() -> None:
+    good = """
+```bash
+$PY -m profiling bench --engine piper --text "Hi." --repeats 2   # a comment naming nothing/real.md
+make test
+$PY -m profiling sweep sweeps/piper_quick.yaml \\
+    --executor ray --workers 2
+```
+See `profiling/loadgen/metrics.py`, `serve/`, `sweep FILE --dry-run`, `GET /v1/timelines/{id}`,
+`engines.errors.InputError`, `api.find_capacity(...)`, the **Load** tab and [the sweeps page](sweeps.md).
+
+    python -m profiling engines --knobs
+"""
+    assert planted(good) == []
+
+
+@pytest.mark.parametrize(("markdown", "expected"), [
+    ("```bash\n$PY -m profiling benchmark --engine piper\n```", "no subcommand 'benchmark'"),
+    ("```bash\n.venv/bin/python -m profiling bench --engine piper --repeat 5\n```", "no option --repeat"),
+    ("```bash\npython -m profiling load --null --format mp3\n```", "does not parse"),
+    ("```bash\n$PY -m profiling bench --engine piper --repeats five\n```", "does not parse"),
+    ("```bash\n$PY -m profiling sweep sweeps/piper_quick.yaml \\\n  --worker 2\n```", "no option --worker"),
+    ("Run `python -m profiling stream --first-chunk 20`.", "no option --first-chunk"),
+    ("Use `load --slo-ttfa 500` for that.", "no option --slo-ttfa"),
+    ("`profiling loadtest` measures it.", "no subcommand 'loadtest'"),
+    ("    python -m profiling trace RUN --format json\n", "no option --format"),
+    ("```bash\n$PY -m profiling.roofline.flops --engine kokoro\n```", "no module or script"),
+    ("```bash\n$PY benchmarks/gpu_suite.py --output gpu-out\n```", "has no option --output"),
+    ("Text sets live in `profiling/textsets/*.txt`.", "no 'profiling/textsets/*.txt'"),
+    ("The load generator (`load/`) sends requests.", "no 'load/'"),
+    ("See [the page](gone.md).", "no 'gone.md'"),
+    ("Written by `scripts/device_wheels.sh`.", "no 'scripts/device_wheels.sh'"),
+    ("The knobs (engines/torch_knob.py) are shared.", "no 'engines/torch_knob.py'"),
+    ("```bash\nmake tests\n```", "no Makefile target 'tests'"),
+    ("Then `make device-wheel`.", "no Makefile target 'device-wheel'"),
+    ("`GET /v1/timeline/{id}` returns it.", "no route /v1/timeline/{id}"),
+    ("Raise `engines.errors.InputErr` there.", "engines.errors has no 'InputErr'"),
+    ("`profiling.analysis.paretto.sweep_quality` gives it.", "no 'paretto'"),
+    ("Call `api.find_capacities(...)`.", "profiling.api has no 'find_capacities'"),
+    ("```python\nfrom profiling import bench, benchmark\n```", "`from profiling import benchmark` is not exported"),
+    ("Sweeps run from the Sweeps tab.", "no tab 'Sweeps'"),
+    ("Pre-buffer with `--pre-buffer-ms 200`.", "no command here takes --pre-buffer-ms"),
+])
+def test_a_planted_mismatch_is_flagged(markdown: str, expected: str) -> None:
+    problems = planted(markdown)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_planted_architecture_drift_is_flagged() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    drifted = readme.replace("|   serve/", "|   served/", 1)
+    assert drifted != readme
+    assert architecture_packages(drifted) != profiling_subpackages()
+
+
+def test_a_planted_dashboard_section_drift_is_flagged() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    drifted = readme.replace("\n- **History**:", "\n- **Runs**:", 1)
+    assert drifted != readme
+    assert sorted(readme_dashboard_tabs(drifted)) != sorted(tab_titles())
