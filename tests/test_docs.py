@@ -1,20 +1,24 @@
 """The README and docs/ say what the code does.
 
-Reads README.md and docs/**/*.md (not the rendered notebooks), takes their code (fenced and indented blocks,
-inline code) and their relative links, and checks, without running anything:
+Reads README.md and docs/**/*.md (not the rendered notebooks): their code (fenced and indented blocks, inline
+code), their relative links, and repo paths written as plain text. Without running anything it checks that:
 
 - every ``python -m profiling SUBCOMMAND ...`` (also ``$PY -m``, ``.venv/bin/python -m``, ``profiling SUB``, and
   inline ``SUB --option`` for a known subcommand) names a subcommand and only options its argparse parser
-  accepts; a whole command in a code block must parse (parser built in-process from ``profiling.cli``);
-- every ``python -m profiling.x.y`` module exists, and every ``--option`` given to a repo script or module
-  appears in that file;
+  accepts, and a literal whole command parses (the parser is built in-process from ``profiling.cli``);
+- an option named on its own (``--prebuffer-ms``) is one the lab, its scripts or its Makefile have;
+- every ``python -m profiling.x.y`` module and ``python script.py`` exists, with every ``--option`` given to it
+  spelled in that file (or a repo module it imports);
 - every repo path named exists (relative to the root, to the doc, or as the tail of a repo path), globs match
   something, and only the outputs and examples of ``ALLOWED_MISSING`` (each with its reason) are let through;
 - every ``make TARGET`` is a Makefile target, and every server route (``/v1/...``, ``/health``) is one the
-  serving app declares;
-- the README's architecture names every profiling subpackage and nothing else.
+  serving target declares;
+- every dotted name (``profiling.analysis.pareto.sweep_quality``, ``engines.errors.InputError``), ``api.NAME``
+  and ``from profiling import NAME`` is defined, and every "the X tab" is a dashboard tab;
+- the README's architecture names every profiling subpackage and nothing else, and its Dashboard section
+  describes every tab, in the dashboard's order.
 
-Each check is shown failing on a planted bad snippet at the end.
+Each check is shown failing on a planted bad snippet at the end, through the same functions.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import io
 import os
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -592,6 +597,13 @@ def architecture_packages(readme_text: str) -> set[str]:
     return named
 
 
+def architecture_bullet_packages(readme_text: str) -> set[str]:
+    """The ``name/`` spans of the Architecture section's ``profiling/`` bullet."""
+    section = readme_text.split("## Architecture", 1)[1]
+    bullet = section.split("\n- `profiling/`:", 1)[1].split("\n- ", 1)[0]
+    return set(re.findall(r"`([a-z_]+)/`", bullet))
+
+
 def profiling_subpackages() -> set[str]:
     return {p.parent.name for p in (REPO_ROOT / "profiling").glob("*/__init__.py")}
 
@@ -670,9 +682,9 @@ def test_every_tab_named_is_a_dashboard_tab() -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_readme_dashboard_section_describes_every_tab() -> None:
+def test_readme_dashboard_section_describes_every_tab_in_order() -> None:
     described = readme_dashboard_tabs((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
-    assert sorted(described) == sorted(tab_titles())
+    assert tuple(described) == tab_titles()
 
 
 def test_allow_list_entries_are_still_needed(doc_snippets: list[Snippet]) -> None:
@@ -688,8 +700,9 @@ def _allowed_by(key: str, token: str) -> bool:
     return fnmatch.fnmatchcase(token, key)
 
 
-def test_readme_architecture_names_every_profiling_subpackage() -> None:
-    named = architecture_packages((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("where", [architecture_packages, architecture_bullet_packages])
+def test_readme_architecture_names_every_profiling_subpackage(where: Callable[[str], set[str]]) -> None:
+    named = where((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
     actual = profiling_subpackages()
     assert named == actual, f"named but absent: {sorted(named - actual)}; present but unnamed: {sorted(actual - named)}"
 
@@ -753,13 +766,14 @@ def test_a_planted_mismatch_is_flagged(markdown: str, expected: str) -> None:
 
 def test_a_planted_architecture_drift_is_flagged() -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    drifted = readme.replace("|   serve/", "|   served/", 1)
-    assert drifted != readme
+    drifted = readme.replace("|   serve/", "|   served/", 1).replace("`loadgen/` (the", "`load/` (the", 1)
+    assert drifted.count("served/") == readme.count("served/") + 1 and "`load/` (the" in drifted
     assert architecture_packages(drifted) != profiling_subpackages()
+    assert architecture_bullet_packages(drifted) != profiling_subpackages()
 
 
 def test_a_planted_dashboard_section_drift_is_flagged() -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     drifted = readme.replace("\n- **History**:", "\n- **Runs**:", 1)
     assert drifted != readme
-    assert sorted(readme_dashboard_tabs(drifted)) != sorted(tab_titles())
+    assert tuple(readme_dashboard_tabs(drifted)) != tab_titles()
