@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tomllib
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS = (REPO_ROOT / "README.md", *sorted(p for p in (REPO_ROOT / "docs").rglob("*.md")))
@@ -583,6 +585,45 @@ def readme_dashboard_tabs(readme_text: str) -> list[str]:
     return re.findall(r"^- \*\*([^*]+)\*\*:", section, flags=re.MULTILINE)
 
 
+# --- sweep files shown in the docs ---------------------------------------------------------------------------
+
+def fenced_blocks(text: str) -> list[tuple[int, str, str]]:
+    """Every fenced block of a doc as (first line, language, body)."""
+    blocks, body, start, lang, inside = [], [], 0, "", False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if FENCE.match(line):
+            if inside:
+                blocks.append((start, lang, "\n".join(body)))
+            else:
+                start, lang, body = number + 1, line.strip()[3:].strip(), []
+            inside = not inside
+        elif inside:
+            body.append(line)
+    return blocks
+
+
+def sweep_key_problems(doc: Path, text: str) -> list[str]:
+    """A YAML or TOML block with an ``engines`` list is a sweep file: every key is one the sweep reader takes."""
+    from profiling.sweeps import spec
+
+    problems = []
+    for line, lang, body in fenced_blocks(text):
+        if lang not in ("yaml", "yml", "toml"):
+            continue
+        data = tomllib.loads(body) if lang == "toml" else yaml.safe_load(body)
+        if not isinstance(data, dict) or "engines" not in data:
+            continue
+        where = f"{doc.relative_to(REPO_ROOT)}:{line}"
+        problems += [f"{where}: sweep key {k!r} unknown" for k in data if k not in spec._TOP_KEYS]
+        for entry in data["engines"]:
+            problems += [f"{where}: engines entry key {k!r} unknown" for k in entry if k not in spec._ENGINE_KEYS]
+            problems += [f"{where}: convert key {k!r} unknown" for k in entry.get("convert") or {}
+                         if k not in spec._CONVERT_KEYS]
+            problems += [f"{where}: voice key {k!r} unknown" for k in entry.get("voice") or {}
+                         if k not in spec._VOICE_KEYS]
+    return problems
+
+
 # --- the README's architecture -------------------------------------------------------------------------------
 
 def architecture_packages(readme_text: str) -> set[str]:
@@ -677,6 +718,12 @@ def test_every_python_name_named_exists(doc_snippets: list[Snippet]) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_every_sweep_file_shown_uses_known_keys() -> None:
+    problems = [p for doc in DOCS for p in sweep_key_problems(doc, doc.read_text(encoding="utf-8"))]
+    assert not problems, "\n".join(problems)
+    assert any(lang == "yaml" for doc in DOCS for _, lang, _ in fenced_blocks(doc.read_text(encoding="utf-8")))
+
+
 def test_every_tab_named_is_a_dashboard_tab() -> None:
     problems = [p for doc in DOCS for p in tab_problems(doc, doc.read_text(encoding="utf-8"))]
     assert not problems, "\n".join(problems)
@@ -713,7 +760,8 @@ PLANTED_DOC = REPO_ROOT / "docs" / "planted.md"
 
 
 def planted(markdown: str) -> list[str]:
-    return check_snippets(snippets(PLANTED_DOC, markdown)) + tab_problems(PLANTED_DOC, markdown)
+    return (check_snippets(snippets(PLANTED_DOC, markdown)) + tab_problems(PLANTED_DOC, markdown)
+            + sweep_key_problems(PLANTED_DOC, markdown))
 
 
 def test_the_snippets_pass_the_same_checker_when_good() -> None:
@@ -758,6 +806,8 @@ See `profiling/loadgen/metrics.py`, `serve/`, `sweep FILE --dry-run`, `GET /v1/t
     ("```python\nfrom profiling import bench, benchmark\n```", "`from profiling import benchmark` is not exported"),
     ("Sweeps run from the Sweeps tab.", "no tab 'Sweeps'"),
     ("Pre-buffer with `--pre-buffer-ms 200`.", "no command here takes --pre-buffer-ms"),
+    ("```yaml\nname: x\nengines:\n  - engine: piper\n    knob: {a: 1}\nrepeat: 3\n```", "sweep key 'repeat' unknown"),
+    ("```yaml\nname: x\nengines:\n  - engine: piper\n    knob: {a: 1}\n```", "engines entry key 'knob' unknown"),
 ])
 def test_a_planted_mismatch_is_flagged(markdown: str, expected: str) -> None:
     problems = planted(markdown)
