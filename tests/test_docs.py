@@ -389,10 +389,14 @@ def _looks_like_repo_path(token: str) -> bool:
     if token.startswith(("./", "../")):
         return True
     first = token.split("/", 1)[0]
-    top = {p.name for p in REPO_ROOT.iterdir()} | set(MADE_TOP_LEVEL)
-    if "/" in token and (first in top or token.endswith("/")):
+    if "/" in token and (first in top_level_names() or token.endswith("/")):
         return True
     return token.endswith(PATH_EXTENSIONS) and re.fullmatch(r"[\w./*+-]+", token) is not None
+
+
+@functools.cache
+def top_level_names() -> frozenset[str]:
+    return frozenset({p.name for p in REPO_ROOT.iterdir()} | set(MADE_TOP_LEVEL))
 
 
 def path_problem(token: str, doc: Path) -> str | None:
@@ -403,12 +407,13 @@ def path_problem(token: str, doc: Path) -> str | None:
 
 
 def _allowed(token: str) -> bool:
-    for key in ALLOWED_MISSING:
-        if key.endswith("/") and (token == key.rstrip("/") or token.startswith(key)):
-            return True
-        if not key.endswith("/") and fnmatch.fnmatchcase(token, key):
-            return True
-    return False
+    return any(_allowed_by(key, token) for key in ALLOWED_MISSING)
+
+
+def _allowed_by(key: str, token: str) -> bool:
+    if key.endswith("/"):
+        return token == key.rstrip("/") or token.startswith(key)
+    return fnmatch.fnmatchcase(token, key)
 
 
 def _exists(token: str, doc: Path) -> bool:
@@ -739,12 +744,6 @@ def test_allow_list_entries_are_still_needed(doc_snippets: list[Snippet]) -> Non
     missing = [t for s in doc_snippets for t in path_tokens(s) if not _exists(t, s.doc)]
     unused = [key for key in ALLOWED_MISSING if not any(_allowed_by(key, t) for t in missing)]
     assert not unused, f"allow-list entries no doc needs: {unused}"
-
-
-def _allowed_by(key: str, token: str) -> bool:
-    if key.endswith("/"):
-        return token == key.rstrip("/") or token.startswith(key)
-    return fnmatch.fnmatchcase(token, key)
 
 
 @pytest.mark.parametrize("where", [architecture_packages, architecture_bullet_packages])
