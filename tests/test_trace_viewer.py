@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -94,6 +95,28 @@ def test_the_viewer_serves_perfetto_and_the_trace_on_loopback_only(tmp_path: Pat
         port = viewer.port
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=2)
+
+
+@needs_viewer
+def test_cli_open_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    trace = tmp_path / "given.json"
+    trace.write_text(json.dumps({"traceEvents": [], "displayTimeUnit": "ms"}))
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    process = subprocess.Popen([sys.executable, "-m", "profiling", "trace", str(trace), "--open", "--port", "0"],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        (url,) = re.findall(rf"http://{re.escape(HOST)}:\d+/", process.stdout.readline())  # type: ignore[union-attr]
+        with urllib.request.urlopen(url + "localtrace", timeout=10) as served:  # a given file is served as it is
+            assert served.read() == trace.read_bytes()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0 and err.strip().splitlines()[-1] == "viewer stopped"
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=2)
 
 
 # --- in Chromium --------------------------------------------------------------------------------------------------

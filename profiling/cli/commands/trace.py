@@ -74,14 +74,16 @@ def _has_display() -> bool:
 
 
 def _serve(path: Path, port: int, once: bool) -> None:
-    viewer = TraceViewer(path, port=port).start()
-    until = "until Perfetto has loaded it" if once else "until Ctrl-C"
-    print(f"Perfetto (offline) shows {path} at {viewer.url} ; serving on 127.0.0.1 {until}", flush=True)
-    if _has_display():
-        import webbrowser
-
-        webbrowser.open(viewer.url)
+    viewer = TraceViewer(path, port=port)
     try:
+        viewer.start()
+        stops = "stops once the page has loaded it" if once else "Ctrl-C stops it"
+        print(f"Perfetto, offline: {viewer.url}  shows {path} (127.0.0.1 only; {stops})", flush=True)
+        if _has_display():
+            import webbrowser
+
+            webbrowser.open(viewer.url)
         viewer.serve(once=once)
     except KeyboardInterrupt:
+        viewer.stop()
         print("viewer stopped", file=sys.stderr)
