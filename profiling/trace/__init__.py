@@ -3,6 +3,8 @@
 One module per source (``runs``, ``streams``, ``profiles``, ``loads``, ``sweeps``), all drawing through
 ``events`` (the format and the track allocator). ``trace_for(kind, id, store)`` is the one entry the CLI
 and the dashboard call; the API's result objects call the per-source functions on what they hold.
+``viewer`` serves a trace in Perfetto's UI offline (the ``trace`` extra's copy, on 127.0.0.1; ``trace --open``);
+``perfetto_page`` reads that page from a browser driver (the tests, the README's screenshot).
 Only ``profiling.api`` and ``profiling.cli`` import this package. See docs/traces.md.
 """
 

@@ -243,5 +243,6 @@ def write_trace(trace: dict[str, Any], path: Path | str) -> Path:
     """Write a trace dict as JSON (what Perfetto's "Open trace file" and chrome://tracing's Load take)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(trace, allow_nan=False), encoding="utf-8")
+    # Raw UTF-8, not \u escapes: Perfetto's JSON importer (v52) shows escapes in names as written ("\u00b7").
+    target.write_text(json.dumps(trace, allow_nan=False, ensure_ascii=False), encoding="utf-8")
     return target
