@@ -41,6 +41,8 @@ ALLOWED_MISSING: dict[str, str] = {
     "config.json": "a file of an XTTS checkpoint folder, not of this repository",
     "vocab.json": "a file of an XTTS checkpoint folder, not of this repository",
     "load.json": "written by docs/traces.md's api.trace example",
+    "downloaded.json": "the README's stand-in for a trace the reader downloaded from the dashboard",
+    "bench.json": "a trace written by the `trace ... -o bench.json` example just before it is opened",
 }
 #: Options whose value is written, not read: the path after them is an output (skipped).
 OUTPUT_OPTIONS = ("-o", "--out", "--output", "-d", "-w", "--target", "--data-dir")
