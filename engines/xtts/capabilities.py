@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec
-from engines.torch_knobs import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, deepspeed_available, torch_knobs
+from engines.torch_settings import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, deepspeed_available, torch_knobs
 from engines.xtts.precision import REFUSALS
 from engines.xtts.tokenizer import LANGUAGES
 from engines.xtts.voice_cache import CACHE_MODES
@@ -124,7 +124,7 @@ XTTS_CAPABILITIES = Capabilities(
 
 @dataclass(frozen=True)
 class XttsKnobs:
-    """XTTS's own knobs, typed (the shared torch ones are engines.torch_knobs.TorchSettings)."""
+    """XTTS's own knobs, typed (the shared torch ones are engines.torch_settings.TorchSettings)."""
 
     checkpoint_dir: str
     voice_cache: str

@@ -13,10 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
+from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice, read_knobs
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchDevices, TorchSettings, read_knobs, zerogpu_refusal
+from engines.torch_devices import TorchDevices, zerogpu_refusal
+from engines.torch_settings import TorchSettings
 from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES, XttsKnobs
 from engines.xtts.precision import PrecisionPlan, module_dtypes
 from engines.xtts.voice_cache import ConditioningSettings, VoiceCache, VoiceProfile, cache_key, default_cache_dir
