@@ -123,7 +123,27 @@ XTTS_CAPABILITIES = Capabilities(
 
 
 @dataclass(frozen=True)
-class XttsKnobs:
+class GenerationKnobs:
+    """The generation knobs, typed: what one call's GPT sampling and text split take.
+
+    Declared once: XttsKnobs extends it with the rest, and the pipeline's GenerationSettings
+    extends it with what the engine derives from the loaded weights.
+    """
+
+    language: str
+    max_audio_tokens: int  # 0 = the model's limit, or the length model on random weights
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    length_penalty: float
+    do_sample: bool
+    speed: float
+    enable_text_splitting: bool
+
+
+@dataclass(frozen=True)
+class XttsKnobs(GenerationKnobs):
     """XTTS's own knobs, typed (the shared torch ones are engines.torch_settings.TorchSettings)."""
 
     checkpoint_dir: str
@@ -133,16 +153,6 @@ class XttsKnobs:
     gpt_cond_chunk_len: int
     max_ref_len: int
     sound_norm_refs: bool
-    language: str
-    max_audio_tokens: int
-    temperature: float
-    top_k: int
-    top_p: float
-    repetition_penalty: float
-    length_penalty: float
-    do_sample: bool
-    speed: float
-    enable_text_splitting: bool
     stream_chunk_size: int
     overlap_wav_len: int
     stream_decoder: str
