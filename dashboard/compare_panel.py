@@ -1,4 +1,4 @@
-"""The baseline-vs-candidate panel shared by the Compare and History tabs."""
+"""The baseline-vs-candidate panel shared by the Sweeps and History tabs."""
 
 from __future__ import annotations
 

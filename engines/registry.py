@@ -18,8 +18,10 @@ import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import TypeVar
 
 from engines.base import Capabilities, Engine
 from engines.errors import EngineUnavailable, InputError
@@ -102,6 +104,8 @@ BUILTIN_ENGINES: tuple[EngineEntry, ...] = (
 )
 
 DEFAULT_ENGINE = "piper"
+#: What ``load_class`` returns: the registry's base class (Engine, Converter).
+C = TypeVar("C")
 ENTRY_POINT_GROUP = "ttsperf.engines"
 
 
@@ -139,14 +143,21 @@ def engine_names() -> tuple[str, ...]:
     return tuple(entry.name for entry in registered_engines() if not entry.conflict)
 
 
-def get_entry(name: str) -> EngineEntry:
-    for entry in registered_engines():
-        if entry.name == name and not entry.conflict:
+def find_entry(kind: str, name: str, entries: Iterable[EngineEntry]) -> EngineEntry:
+    """The usable entry called ``name``; else InputError naming the ``kind`` (engine, converter), the close
+    names and every known one. Shared by the engine and the converter registries."""
+    usable = [entry for entry in entries if not entry.conflict]
+    for entry in usable:
+        if entry.name == name:
             return entry
-    known = engine_names()
+    known = [entry.name for entry in usable]
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    raise InputError(f"unknown engine '{name}' ({hint}known: {', '.join(known)})")
+    raise InputError(f"unknown {kind} '{name}' ({hint}known: {', '.join(known)})")
+
+
+def get_entry(name: str) -> EngineEntry:
+    return find_entry("engine", name, registered_engines())
 
 
 def missing_packages(entry: EngineEntry) -> tuple[str, ...]:
@@ -174,30 +185,41 @@ def available_engines() -> list[str]:
     return [status.name for status in list_engines() if status.available]
 
 
-@cache
-def engine_class(name: str) -> type[Engine]:
-    """The adapter class for ``name``; raises EngineUnavailable with the install hint."""
-    entry = get_entry(name)
+def load_class(kind: str, entry: EngineEntry, base: type[C]) -> type[C]:
+    """Import ``entry``'s class and check it is a ``base`` with the entry's name and Capabilities.
+
+    Every failure is one EngineUnavailable line naming the ``kind`` and what to do (the install hint
+    with the missing extra, or what the class lacks), never an assert or an import trace.
+    """
+    name = entry.name
     missing = missing_packages(entry)
     if missing:
         raise EngineUnavailable(
-            f"engine '{name}' is not installed (missing {', '.join(missing)}): {entry.install_hint}"
+            f"{kind} '{name}' is not installed (missing {', '.join(missing)}): {entry.install_hint}"
         )
     where = f"{entry.module}:{entry.class_name}" + (f" (plug-in {entry.plugin})" if entry.plugin else "")
     try:
         module = importlib.import_module(entry.module)
-    except Exception as error:  # a broken plug-in is one clear line, not a trace
-        raise EngineUnavailable(f"engine '{name}': {where} failed to import: {type(error).__name__}: {error}") from None
+    except Exception as error:  # a broken plug-in or extra is one clear line, not a trace
+        raise EngineUnavailable(
+            f"{kind} '{name}': {where} failed to import: {type(error).__name__}: {error} ({entry.install_hint})"
+        ) from None
     cls = getattr(module, entry.class_name, None)
     if cls is None:
-        raise EngineUnavailable(f"engine '{name}': {where} does not exist")
-    if not (isinstance(cls, type) and issubclass(cls, Engine)):
-        raise EngineUnavailable(f"engine '{name}': {where} is not a subclass of engines.base.Engine")
+        raise EngineUnavailable(f"{kind} '{name}': {where} does not exist")
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise EngineUnavailable(f"{kind} '{name}': {where} is not a subclass of {base.__module__}.{base.__name__}")
     if getattr(cls, "name", None) != name or not isinstance(getattr(cls, "capabilities", None), Capabilities):
         raise EngineUnavailable(
-            f"engine '{name}': {where} must set name = {name!r} and capabilities = Capabilities(...)"
+            f"{kind} '{name}': {where} must set name = {name!r} and capabilities = Capabilities(...)"
         )
     return cls
+
+
+@cache
+def engine_class(name: str) -> type[Engine]:
+    """The adapter class for ``name``; raises EngineUnavailable with the install hint."""
+    return load_class("engine", get_entry(name), Engine)
 
 
 def capabilities(name: str) -> Capabilities:

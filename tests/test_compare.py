@@ -144,7 +144,7 @@ def test_regression_gate_on_real_piper_batches(isolated_data_dir: Path) -> None:
     assert "Traceback" not in unknown.stderr
 
 
-# --- the Compare and History tabs, through a real dashboard server -------------------------------------------
+# --- the Sweeps and History tabs, through a real dashboard server -------------------------------------------
 QUICK_SWEEP = """
 name: ui-sweep
 engines:

@@ -95,7 +95,7 @@ def test_a_newcomer_clicks_the_example_sweep_and_sees_results(
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page.set_default_timeout(TIMEOUT_MS * 2)
     page.goto(fresh_server.url)
-    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("tab", name="Sweeps").click()
     button = page.locator("#compare-example-sweep")
     button.wait_for(state="visible")
     assert page.locator("#compare-results").is_hidden()

@@ -44,4 +44,4 @@ def test_show_renders_the_full_app_inline_with_the_same_launch_settings(
         assert inline[key] == served[key], key
     assert ".ttsperf-random-weights" in inline["css"] and inline["theme"] == "soft"
     tabs = {c["props"].get("label") for c in inline["components"] if c.get("type") == "tabitem"}
-    assert {"Synthesize", "Streaming", "Compare", "History", "Profile"} <= tabs
+    assert {"Synthesize", "Streaming", "Sweeps", "History", "Profile"} <= tabs

@@ -17,7 +17,7 @@ from engines.base import SynthesisSettings
 from profiling.analysis.report import environment_lines
 from profiling.core.device import CudaEdges, CudaMemory, TimingMode, stage_instruments
 from profiling.core.environment import EnvironmentInfo, run_environment
-from profiling.core.hardware import cpu_isa, cpu_precision_notes, physical_device
+from profiling.core.hardware import DeviceInfo, cpu_isa, cpu_precision_notes, physical_device
 from profiling.core.nvml import GpuUsageReader, summarise_samples
 from profiling.core.records import RunMode, RunRecord
 from profiling.core.rss import PeakRssSampler
@@ -206,7 +206,7 @@ def test_a_cpu_run_records_wall_timing_load_stages_and_the_isa(tmp_path: Path) -
     assert [t.name for t in first.load_stages] == ["read_config", "create_session"]
     assert second.load_stages == []  # the load belongs to the batch's first record
     assert first.gpu_peak_allocated_mb is None and first.gpu_sampling == "skipped: not a CUDA run"
-    assert first.environment.device == "cpu"
+    assert first.environment.device == DeviceInfo("cpu")
     assert first.environment.cpu_isa == list(cpu_isa())
     stored = store.load_batch(result.batch_id)
     assert [t.name for t in stored[0].load_stages] == ["read_config", "create_session"]
@@ -222,18 +222,20 @@ def test_a_record_stored_before_these_fields_still_loads() -> None:
     data = record.to_dict()
     for key in ("timing_mode", "load_stages", "gpu_peak_allocated_mb", "recompiles", "graph_breaks"):
         data.pop(key)
-    for key in ("cpu_isa", "device", "tf32_matmul", "cudnn_benchmark", "device_physical"):
+    for key in ("cpu_isa", "device", "tf32_matmul", "cudnn_benchmark"):
         data["environment"].pop(key)
     old = RunRecord.from_dict(data)
     assert old.timing_mode == "wall" and old.load_stages == [] and old.environment.cpu_isa == []
+    assert old.environment.device == DeviceInfo()
 
 
 def test_cuda_environment_is_shown_with_the_device_actually_used() -> None:
     env = EnvironmentInfo(
         python="3.12", platform="linux", cpu_model="EPYC", logical_cores=16, physical_cores=8, memory_gib=128,
         gpu_driver="580.1", packages={"torch": "2.11.0"}, cpu_isa=["avx2", "avx512f"], torch_cpu_capability="AVX512",
-        torch_cuda="13.0", cudnn="91900", device="cuda:1", device_name="NVIDIA H200", device_memory_gib=139.8,
-        device_capability="9.0", device_physical="3", cuda_visible_devices="2,3", tf32_matmul=False, tf32_cudnn=True,
+        torch_cuda="13.0", cudnn="91900", tf32_matmul=False, tf32_cudnn=True,
+        device=DeviceInfo("cuda:1", name="NVIDIA H200", memory_gib=139.8, capability="9.0", physical="3",
+                          visible_devices="2,3"),
         float32_matmul_precision="highest", cudnn_benchmark=False,
     )
     text = "\n".join(environment_lines(env, "events"))
@@ -322,5 +324,5 @@ def test_gpu_environment_names_the_device_used() -> None:
 
     torch.zeros(1, device="cuda:0")
     env = run_environment("cuda:0")
-    assert env.device_name == torch.cuda.get_device_name(0)
-    assert env.device_capability and env.torch_cuda and env.tf32_matmul is not None
+    assert env.device.name == torch.cuda.get_device_name(0)
+    assert env.device.capability and env.torch_cuda and env.tf32_matmul is not None

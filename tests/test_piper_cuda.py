@@ -8,7 +8,8 @@ import pytest
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError, LoadError
-from engines.piper_engine import CUDA_PROVIDER, PIPER_CAPABILITIES, PiperEngine, provider_refusal
+from engines.onnx_runtime import CUDA_PROVIDER, provider_refusal
+from engines.piper_engine import PIPER_CAPABILITIES, PiperEngine
 from engines.validation import resolve_knobs
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 

@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from engines.errors import InputError
-from engines.registry import DEFAULT_ENGINE, EngineEntry, EngineStatus, get_entry, list_engines, missing_packages
+from engines.convert.base import Converter
+from engines.convert.registry import CONVERTERS, get_converter_entry
+from engines.errors import EngineUnavailable, InputError
+from engines.registry import (
+    DEFAULT_ENGINE,
+    EngineEntry,
+    EngineStatus,
+    get_entry,
+    list_engines,
+    load_class,
+    missing_packages,
+)
 from tests.conftest import REPO_ROOT
 
 
@@ -51,3 +63,23 @@ def test_missing_package_makes_engine_unavailable_with_install_hint() -> None:
 def test_unknown_engine_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="unknown engine 'nope' \\(known: piper"):
         get_entry("nope")
+
+
+def test_converters_share_the_engines_lookup_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InputError, match="unknown converter 'rvcc' \\(did you mean 'rvc'\\? known: rvc\\)"):
+        get_converter_entry("rvcc")
+    rvc = CONVERTERS[0]
+    # A class that is no Converter: one clear line naming the base class, not a bare assert.
+    wrong = replace(rvc, module="engines.piper_engine", class_name="PiperEngine", requires=())
+    with pytest.raises(EngineUnavailable, match="'rvc': .* is not a subclass of engines.convert.base.Converter"):
+        load_class("converter", wrong, Converter)
+    # A module whose own import fails (an extra's package broken or half installed): the install hint.
+    (tmp_path / "ttsperf_broken_converter.py").write_text("import ttsperf_no_such_package\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    broken = replace(rvc, module="ttsperf_broken_converter", requires=())
+    with pytest.raises(EngineUnavailable, match=r"failed to import: ModuleNotFoundError: .*ttsperf_no_such_package"
+                       r".*\(pip install -e \.\[rvc\]\)"):
+        load_class("converter", broken, Converter)
+    missing = replace(rvc, requires=("ttsperf_no_such_package",))
+    with pytest.raises(EngineUnavailable, match=r"converter 'rvc' is not installed .*: pip install -e \.\[rvc\]"):
+        load_class("converter", missing, Converter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -15,6 +16,7 @@ import soundfile
 
 from engines.base import Audio, SynthesisSettings
 from profiling.core.environment import capture_environment
+from profiling.core.hardware import DeviceInfo
 from profiling.core.records import ChunkTiming, RunMode, RunRecord
 from profiling.core.timer import StageTiming
 from profiling.store.results import ResultsStore
@@ -48,6 +50,25 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     loaded = store.load_run(record.run_id)
     assert loaded == record
     assert loaded.rtf == pytest.approx(0.25)
+
+
+def test_a_run_stored_with_the_flat_device_fields_loads_into_device_info(tmp_path: Path) -> None:
+    """Runs stored before DeviceInfo kept the device beside the other environment fields."""
+    store = ResultsStore(tmp_path)
+    record = make_record()
+    store.save_run(record)
+    data = record.to_dict()
+    data["environment"].pop("device")
+    data["environment"].update(
+        device="cuda:1", device_name="NVIDIA H200", device_memory_gib=139.8, device_capability="9.0",
+        device_uuid="GPU-1234", device_physical="3", cuda_visible_devices="2,3",
+    )
+    with sqlite3.connect(store.db_path) as conn:  # the row exactly as the older code wrote it
+        conn.execute("UPDATE runs SET record_json = ? WHERE run_id = ?", (json.dumps(data), record.run_id))
+    device = store.load_run(record.run_id).environment.device
+    assert device == DeviceInfo(id="cuda:1", name="NVIDIA H200", memory_gib=139.8, capability="9.0",
+                                uuid="GPU-1234", visible_devices="2,3", physical="3")
+    assert device.is_cuda and store.runs_dataframe()["run_id"].tolist() == [record.run_id]
 
 
 def test_dataframes_hold_runs_and_stages(tmp_path: Path) -> None:

@@ -161,13 +161,13 @@ def test_ray_missing_is_listed_unavailable_with_its_install_hint(tmp_path: Path)
     assert not (tmp_path / "runs.sqlite").exists() or ResultsStore(tmp_path).count_runs() == 0
 
 
-def test_compare_tab_runs_a_sweep_on_ray_and_shows_runs_per_worker(local_ray: None, tmp_path: Path) -> None:
+def test_sweeps_tab_runs_a_sweep_on_ray_and_shows_runs_per_worker(local_ray: None, tmp_path: Path) -> None:
     import threading
 
     import yaml
 
-    from dashboard.compare_tab import executor_choices, run_sweep_text, sweep_view
     from dashboard.context import DashboardContext
+    from dashboard.sweeps_tab import executor_choices, run_sweep_text, sweep_view
 
     assert ("local", "local") in executor_choices() and ("ray", "ray") in executor_choices()
     ctx = DashboardContext(ResultsStore(tmp_path / "tab"))

@@ -89,6 +89,29 @@ def test_registry_reads_capabilities_without_torch() -> None:
     assert (torch_loaded, tts_loaded) == ("False", "False")
 
 
+def test_every_knob_is_typed_once_and_generation_settings_derive_from_the_knobs(engine) -> None:
+    from dataclasses import fields
+
+    from engines.torch_settings import TorchSettings
+    from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, XTTS_CAPABILITIES, GenerationKnobs, XttsKnobs
+    from engines.xtts.pipeline import GenerationSettings
+
+    typed = [f.name for f in (*fields(XttsKnobs), *fields(TorchSettings))]
+    declared = set(XTTS_CAPABILITIES.knob_names()) | {"use_deepspeed"}  # a knob only where deepspeed is
+    assert len(typed) == len(set(typed)) and set(typed) == declared
+    generation = [f.name for f in fields(GenerationKnobs)]
+    assert [f.name for f in fields(GenerationSettings)] == [*generation, "fixed_length", "length_model"]
+    changed = {"language": "de", "temperature": 0.3, "top_k": 7, "top_p": 0.5, "repetition_penalty": 2.0,
+               "length_penalty": 0.5, "do_sample": False, "speed": 1.5, "enable_text_splitting": True}
+    assert set(changed) == set(generation) - {"max_audio_tokens"}
+    gen = engine._generation_settings(xtts_settings(**changed, max_audio_tokens=0))
+    assert {name: getattr(gen, name) for name in changed} == changed
+    # Derived from the random weights: the length model decides each sentence, up to the default cap.
+    assert (gen.max_audio_tokens, gen.fixed_length, gen.length_model) == (RANDOM_DEFAULT_TOKENS, True, True)
+    fixed = engine._generation_settings(xtts_settings(max_audio_tokens=9))
+    assert (fixed.max_audio_tokens, fixed.length_model) == (9, False)
+
+
 def test_every_stage_reported_with_per_token_times(engine, reference_wav: Path) -> None:
     timer = StageTimer()
     audio = engine.synthesize(TEXT, Voice(reference_audio=reference_wav), xtts_settings(), timer)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from functools import cache
 
 from engines.base import Capabilities
 from engines.convert.base import Converter
-from engines.errors import EngineUnavailable, InputError
-from engines.registry import EngineEntry, missing_packages
+from engines.registry import EngineEntry, find_entry, load_class, missing_packages
 
 #: Entries shaped like the engines' (module, class, the packages it needs, the install hint).
 CONVERTERS: tuple[EngineEntry, ...] = (
@@ -31,12 +28,7 @@ def converter_names() -> tuple[str, ...]:
 
 
 def get_converter_entry(name: str) -> EngineEntry:
-    for entry in CONVERTERS:
-        if entry.name == name:
-            return entry
-    close = difflib.get_close_matches(name, converter_names(), n=2, cutoff=0.6)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    raise InputError(f"unknown converter '{name}' ({hint}known: {', '.join(converter_names())})")
+    return find_entry("converter", name, CONVERTERS)
 
 
 def available_converters() -> list[str]:
@@ -45,15 +37,8 @@ def available_converters() -> list[str]:
 
 @cache
 def converter_class(name: str) -> type[Converter]:
-    entry = get_converter_entry(name)
-    missing = missing_packages(entry)
-    if missing:
-        raise EngineUnavailable(
-            f"converter '{name}' is not installed (missing {', '.join(missing)}): {entry.install_hint}"
-        )
-    cls = getattr(importlib.import_module(entry.module), entry.class_name)
-    assert issubclass(cls, Converter) and cls.name == name
-    return cls
+    """The converter class for ``name``; raises EngineUnavailable with the install hint."""
+    return load_class("converter", get_converter_entry(name), Converter)
 
 
 def converter_capabilities(name: str) -> Capabilities:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engines.base import Capabilities, KnobKind, KnobPhase, KnobRefusal, KnobSpec, KnobValue
-from engines.torch_knobs import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, read_knobs, torch_knobs
+from engines.base import Capabilities, KnobKind, KnobPhase, KnobRefusal, KnobSpec, KnobValue, read_knobs
+from engines.torch_settings import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, torch_knobs
 
 SAMPLE_RATE = 24000
 
@@ -146,7 +146,7 @@ F5_CAPABILITIES = Capabilities(
 
 @dataclass(frozen=True)
 class F5Knobs:
-    """F5's own knobs, typed (the shared torch ones are engines.torch_knobs.TorchSettings)."""
+    """F5's own knobs, typed (the shared torch ones are engines.torch_settings.TorchSettings)."""
 
     architecture: str
     model_file: str

@@ -33,7 +33,8 @@ from engines.f5.chunking import CrossfadeJoiner, plan_chunks
 from engines.f5.precision import PrecisionPlan, check_precision
 from engines.f5.reference import TARGET_RMS, ReferenceAudio, read_reference, resolve_voice
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchDevices, TorchSettings, zerogpu_refusal
+from engines.torch_devices import TorchDevices, zerogpu_refusal
+from engines.torch_settings import TorchSettings
 
 if TYPE_CHECKING:
     import torch

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engines.base import SynthesisSettings
 from engines.errors import InputError
 from engines.f5.capabilities import F5_CAPABILITIES, F5Knobs
-from engines.torch_knobs import TorchSettings
+from engines.torch_settings import TorchSettings
 
 if TYPE_CHECKING:
     import torch

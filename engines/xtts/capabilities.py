@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec
-from engines.torch_knobs import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, deepspeed_available, torch_knobs
+from engines.torch_settings import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, deepspeed_available, torch_knobs
 from engines.xtts.precision import REFUSALS
 from engines.xtts.tokenizer import LANGUAGES
 from engines.xtts.voice_cache import CACHE_MODES
@@ -123,18 +123,15 @@ XTTS_CAPABILITIES = Capabilities(
 
 
 @dataclass(frozen=True)
-class XttsKnobs:
-    """XTTS's own knobs, typed (the shared torch ones are engines.torch_knobs.TorchSettings)."""
+class GenerationKnobs:
+    """The generation knobs, typed: what one call's GPT sampling and text split take.
 
-    checkpoint_dir: str
-    voice_cache: str
-    voice_cache_dir: str
-    gpt_cond_len: int
-    gpt_cond_chunk_len: int
-    max_ref_len: int
-    sound_norm_refs: bool
+    Declared once: XttsKnobs extends it with the rest, and the pipeline's GenerationSettings
+    extends it with what the engine derives from the loaded weights.
+    """
+
     language: str
-    max_audio_tokens: int
+    max_audio_tokens: int  # 0 = the model's limit, or the length model on random weights
     temperature: float
     top_k: int
     top_p: float
@@ -143,6 +140,19 @@ class XttsKnobs:
     do_sample: bool
     speed: float
     enable_text_splitting: bool
+
+
+@dataclass(frozen=True)
+class XttsKnobs(GenerationKnobs):
+    """XTTS's own knobs, typed (the shared torch ones are engines.torch_settings.TorchSettings)."""
+
+    checkpoint_dir: str
+    voice_cache: str
+    voice_cache_dir: str
+    gpt_cond_len: int
+    gpt_cond_chunk_len: int
+    max_ref_len: int
+    sound_norm_refs: bool
     stream_chunk_size: int
     overlap_wav_len: int
     stream_decoder: str

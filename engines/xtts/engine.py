@@ -13,10 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice
+from engines.base import Audio, AudioChunk, Engine, SynthesisSettings, Voice, read_knobs
 from engines.errors import InputError, LoadError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchDevices, TorchSettings, read_knobs, zerogpu_refusal
+from engines.torch_devices import TorchDevices, zerogpu_refusal
+from engines.torch_settings import TorchSettings
 from engines.xtts.capabilities import RANDOM_DEFAULT_TOKENS, SAMPLE_RATE, XTTS_CAPABILITIES, XttsKnobs
 from engines.xtts.precision import PrecisionPlan, module_dtypes
 from engines.xtts.voice_cache import ConditioningSettings, VoiceCache, VoiceProfile, cache_key, default_cache_dir
@@ -163,7 +164,7 @@ class XttsEngine(TorchDevices, Engine):
         audio = (0.3 * torch.sin(2 * torch.pi * 180 * t) + 0.01 * torch.randn_like(t))[None, :]
         profile = pipeline.condition(runtime, audio, self._conditioning_settings(settings), NULL_HOOK)
         gen = self._generation_settings(settings)
-        warm = type(gen)(**{**gen.__dict__, "max_audio_tokens": 4, "fixed_length": True, "length_model": False})
+        warm = replace(gen, max_audio_tokens=4, fixed_length=True, length_model=False)
         pipeline.synthesize(runtime, "warm up.", profile, warm, NULL_HOOK)
 
     def _apply_torch_switches(self, settings: SynthesisSettings) -> None:
@@ -201,19 +202,8 @@ class XttsEngine(TorchDevices, Engine):
         length_model = self.random_weights and tokens == 0
         if tokens == 0:
             tokens = RANDOM_DEFAULT_TOKENS if self.random_weights else self._require().max_gen_tokens
-        return GenerationSettings(
-            language=knobs.language,
-            max_audio_tokens=tokens,
-            fixed_length=self.random_weights,
-            temperature=knobs.temperature,
-            top_k=knobs.top_k,
-            top_p=knobs.top_p,
-            repetition_penalty=knobs.repetition_penalty,
-            length_penalty=knobs.length_penalty,
-            do_sample=knobs.do_sample,
-            speed=knobs.speed,
-            enable_text_splitting=knobs.enable_text_splitting,
-            length_model=length_model,
+        return GenerationSettings.of(
+            knobs, max_audio_tokens=tokens, fixed_length=self.random_weights, length_model=length_model
         )
 
     def _stream_settings(self, settings: SynthesisSettings) -> StreamSettings:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from engines.errors import InputError
 from engines.hooks import StageHook
+from engines.xtts.capabilities import GenerationKnobs
 from engines.xtts.precision import PrecisionPlan
 from engines.xtts.voice_cache import ConditioningSettings, VoiceProfile
 from engines.xtts.windowed_decode import CoquiStreamDecoder, StreamDecoder, WindowedStreamDecoder
@@ -36,21 +37,20 @@ MIN_REFERENCE_S = 0.33  # coqui's MIN_AUDIO_SECONDS for a GPT conditioning chunk
 
 
 @dataclass(frozen=True)
-class GenerationSettings:
-    language: str
-    max_audio_tokens: int  # generation cap in GPT audio tokens
-    fixed_length: bool  # stop token suppressed until the cap: comparable runs on random weights
-    temperature: float
-    top_k: int
-    top_p: float
-    repetition_penalty: float
-    length_penalty: float
-    do_sample: bool
-    speed: float
-    enable_text_splitting: bool
+class GenerationSettings(GenerationKnobs):
+    """The generation knobs as one call runs them: ``max_audio_tokens`` is the resolved cap (never 0)
+    and the fields below are what the engine derives from the loaded weights."""
+
+    fixed_length: bool = False  # stop token suppressed until the cap: comparable runs on random weights
     #: random weights with max_audio_tokens 0: each sentence gets the tokens trained XTTS would
     #: generate for it (length_model.py) instead of a fixed count
     length_model: bool = False
+
+    @classmethod
+    def of(cls, knobs: GenerationKnobs, **derived: Any) -> GenerationSettings:
+        """Every generation knob copied from ``knobs`` (any GenerationKnobs, e.g. XttsKnobs), ``derived`` on top."""
+        copied = {item.name: getattr(knobs, item.name) for item in fields(GenerationKnobs)}
+        return cls(**{**copied, **derived})
 
 
 @dataclass(frozen=True)

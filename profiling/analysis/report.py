@@ -106,15 +106,16 @@ def environment_lines(env: EnvironmentInfo, timing_mode: str = "") -> list[str]:
     if env.torch_cpu_capability:
         cpu += f"; torch CPU capability {env.torch_cpu_capability}"
     lines = [cpu]
-    if env.device.startswith("cuda"):
-        visible = f", CUDA_VISIBLE_DEVICES={env.cuda_visible_devices}" if env.cuda_visible_devices is not None else ""
-        memory = f"{env.device_memory_gib:g} GiB" if env.device_memory_gib is not None else "? GiB"
+    device = env.device
+    if device.is_cuda:
+        visible = f", CUDA_VISIBLE_DEVICES={device.visible_devices}" if device.visible_devices is not None else ""
+        memory = f"{device.memory_gib:g} GiB" if device.memory_gib is not None else "? GiB"
         lines.append(
-            f"device: {env.device} = {env.device_name or '?'} (machine GPU {env.device_physical or '?'}{visible}), "
-            f"{memory}, compute capability {env.device_capability or '?'}, driver {env.gpu_driver or '?'}"
+            f"device: {device.id} = {device.name or '?'} (machine GPU {device.physical or '?'}{visible}), "
+            f"{memory}, compute capability {device.capability or '?'}, driver {device.driver or env.gpu_driver or '?'}"
         )
     else:
-        lines.append(f"device: {env.device or 'cpu'}")
+        lines.append(f"device: {device.id or 'cpu'}")
     if env.torch_cuda or env.tf32_matmul is not None:
         torch_version = env.packages.get("torch", "?")
         lines.append(

@@ -8,14 +8,16 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from profiling.core.hardware import cpu_isa, cuda_device_info, torch_build, torch_switches
+from profiling.core.hardware import DeviceInfo, cpu_isa, device_info, torch_build, torch_switches
 
 #: Distributions whose versions change timings; missing ones are simply left out.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -64,18 +66,29 @@ class EnvironmentInfo:
     torch_cuda: str = ""
     cudnn: str = ""
     #: The device the run used; for CUDA, the GPU as torch sees it and as the machine numbers it.
-    device: str = ""
-    device_name: str = ""
-    device_memory_gib: float | None = None
-    device_capability: str = ""
-    device_uuid: str = ""
-    device_physical: str = ""
-    cuda_visible_devices: str | None = None
+    device: DeviceInfo = field(default_factory=DeviceInfo)
     #: torch switches that change fp32 speed on Ampere and newer, read at the run.
     tf32_matmul: bool | None = None
     tf32_cudnn: bool | None = None
     float32_matmul_precision: str = ""
     cudnn_benchmark: bool | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnvironmentInfo:
+        """A stored environment (``asdict`` of one). Runs stored before the device was one field kept it flat:
+        ``device`` its name and ``device_name``, ``device_uuid``... beside it; they load into the same DeviceInfo."""
+        values = dict(data)
+        device = values.pop("device", "")
+        flat = {new: values.pop(old) for old, new in _FLAT_DEVICE_FIELDS.items() if old in values}
+        info = DeviceInfo(**device) if isinstance(device, Mapping) else DeviceInfo(id=device or "", **flat)
+        return cls(**values, device=info)
+
+
+#: Stored name (runs stored before DeviceInfo) -> DeviceInfo field.
+_FLAT_DEVICE_FIELDS: dict[str, str] = {
+    "device_name": "name", "device_memory_gib": "memory_gib", "device_capability": "capability",
+    "device_uuid": "uuid", "device_physical": "physical", "cuda_visible_devices": "visible_devices",
+}
 
 
 def _cpu_model() -> str:
@@ -150,8 +163,9 @@ def run_environment(device: str = "cpu") -> EnvironmentInfo:
     base = capture_environment()
     build = torch_build()
     switches = torch_switches()
+    info = device_info(device)
     fields: dict[str, object] = {
-        "device": device,
+        "device": info,
         "torch_cpu_capability": build.cpu_capability,
         "torch_cuda": build.cuda,
         "cudnn": build.cudnn,
@@ -160,13 +174,8 @@ def run_environment(device: str = "cpu") -> EnvironmentInfo:
         "float32_matmul_precision": switches.float32_matmul_precision,
         "cudnn_benchmark": switches.cudnn_benchmark,
     }
-    if device.partition(":")[0] == "cuda":
-        info = cuda_device_info(device)
-        fields.update(
-            device_name=info.name, device_memory_gib=info.memory_gib, device_capability=info.capability,
-            device_uuid=info.uuid, device_physical=info.physical, cuda_visible_devices=info.visible_devices,
-            gpu_name=info.name or base.gpu_name, gpu_driver=info.driver or base.gpu_driver,
-        )
+    if info.is_cuda:  # the GPU the run used replaces the machine's first one
+        fields.update(gpu_name=info.name or base.gpu_name, gpu_driver=info.driver or base.gpu_driver)
     return replace(base, **fields)  # type: ignore[arg-type]
 
 

@@ -123,10 +123,14 @@ def torch_switches() -> TorchSwitches:
 
 
 @dataclass(frozen=True)
-class CudaDeviceInfo:
-    """The CUDA device a run used, as the process sees it and as the machine numbers it."""
+class DeviceInfo:
+    """The device a run used, declared once (a run's environment holds one: ``EnvironmentInfo.device``).
 
-    device: str
+    ``id`` is the device as torch names it (``cpu``, ``cuda:1``); the rest is filled for CUDA only:
+    the GPU as the process sees it and as the machine numbers it.
+    """
+
+    id: str = ""
     name: str = ""
     memory_gib: float | None = None
     capability: str = ""
@@ -135,6 +139,10 @@ class CudaDeviceInfo:
     #: CUDA_VISIBLE_DEVICES when set: cuda:N is the N-th GPU of this list, not GPU N of the machine.
     visible_devices: str | None = None
     physical: str = ""
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.id.partition(":")[0] == "cuda"
 
 
 def physical_device(index: int, visible: str | None) -> str:
@@ -145,8 +153,13 @@ def physical_device(index: int, visible: str | None) -> str:
     return entries[index] if index < len(entries) else f"?{index}"
 
 
+def device_info(device: str) -> DeviceInfo:
+    """What a run on ``device`` used: for CUDA the GPU's facts (``cuda_device_info``), else just its name."""
+    return cuda_device_info(device) if device.partition(":")[0] == "cuda" else DeviceInfo(device)
+
+
 @lru_cache(maxsize=8)
-def cuda_device_info(device: str) -> CudaDeviceInfo:
+def cuda_device_info(device: str) -> DeviceInfo:
     """Facts about ``device`` (``cuda:N``) from torch (already loaded) and the driver; cached per device."""
     from profiling.core.device import torch_device_name
     from profiling.core.nvml import driver_version
@@ -156,11 +169,11 @@ def cuda_device_info(device: str) -> CudaDeviceInfo:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     torch = loaded_torch()
     if torch is None or not torch.cuda.is_available():
-        return CudaDeviceInfo(device, visible_devices=visible, physical=physical_device(index, visible))
+        return DeviceInfo(device, visible_devices=visible, physical=physical_device(index, visible))
     props = torch.cuda.get_device_properties(index)
     uuid = str(getattr(props, "uuid", "") or "")
-    return CudaDeviceInfo(
-        device=device,
+    return DeviceInfo(
+        id=device,
         name=str(props.name),
         memory_gib=round(props.total_memory / 2**30, 1),
         capability=f"{props.major}.{props.minor}",

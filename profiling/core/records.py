@@ -156,7 +156,7 @@ class RunRecord:
             voice=Voice(**voice),
             mode=RunMode(data.pop("mode")),
             status=RunStatus(data.pop("status")),
-            environment=EnvironmentInfo(**data.pop("environment")),
+            environment=EnvironmentInfo.from_dict(data.pop("environment")),
             stages=[StageTiming(**s) for s in data.pop("stages")],
             load_stages=[StageTiming(**s) for s in data.pop("load_stages", [])],
             spans=[SpanTiming(**s) for s in data.pop("spans", [])],

@@ -19,7 +19,7 @@ PROFILERS: dict[str, str] = {
     "pyspy": "profiling.profilers.pyspy:PySpyProfiler",
     "torch": "profiling.profilers.torchprof:TorchProfiler",
     "memory": "profiling.profilers.memory:MemoryProfiler",
-    "roofline": "profiling.profilers.roofline:RooflineProfiler",
+    "roofline": "profiling.roofline.profiler:RooflineProfiler",  # with the rest of the roofline
 }
 PROFILER_NAMES: tuple[str, ...] = tuple(PROFILERS)
 

@@ -5,7 +5,7 @@ On a ZeroGPU Space a GPU is attached only while such a function runs (for at mos
 entry points run on CPU Spaces, ordinary GPUs and here; without the ``spaces``
 package (everywhere but a Space) they are returned unchanged. ZeroGPU does not
 support torch.compile: the torch engines refuse ``compile=true`` there
-(engines.torch_knobs.zerogpu_refusal).
+(engines.torch_devices.zerogpu_refusal).
 """
 
 from __future__ import annotations

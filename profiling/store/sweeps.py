@@ -59,7 +59,7 @@ _ADDED_RUN_COLUMNS = (
 
 @dataclass(frozen=True)
 class SweepConfigRow:
-    """One configuration as stored: what the Compare tab and ``compare sweep:NAME/CONFIG`` read back."""
+    """One configuration as stored: what the dashboard's Sweeps tab and ``compare sweep:NAME/CONFIG`` read back."""
 
     config_key: str
     label: str

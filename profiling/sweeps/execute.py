@@ -52,7 +52,7 @@ class SweepOutcome:
     errors: int = 0
     cancelled: bool = False
     executor: str = "local"
-    #: Measured runs finished per worker (progress per worker, for the CLI and the Compare tab).
+    #: Measured runs finished per worker (progress per worker, for the CLI and the dashboard's Sweeps tab).
     per_worker: dict[str, int] = field(default_factory=dict)
     #: Why the executor stopped early (a dead worker that kept dying, a lost cluster), if it did.
     failure: str = ""

@@ -16,7 +16,7 @@ from engines.convert.rvc.capabilities import RANDOM, RANDOM_FULL, RANDOM_TINY, R
 from engines.convert.rvc.pipeline import ConversionKnobs, RvcModels, convert_16k, finish, to_16k
 from engines.errors import InputError
 from engines.hooks import NULL_HOOK, StageHook
-from engines.torch_knobs import TorchDevices
+from engines.torch_devices import TorchDevices
 
 MIN_OUTPUT_RATE = 16_000
 NO_FAISS = "feature retrieval needs faiss, which is not installed: pip install faiss-cpu (the rvc extra has it)"

@@ -1,10 +1,11 @@
-"""The knobs every torch engine shares, declared once, and typed reading of any engine's knobs.
+"""The settings every torch engine shares: their knobs, declared once, the typed settings and the refusals.
 
 XTTS and F5 take the same load knobs under the same names and types: which weights,
 compile and its mode, torch threads, warm-up syntheses, how a half precision applies
 (autocast or cast), TF32 and cuDNN autotuning. Engines read knobs through frozen
-dataclasses (``read_knobs``): a field per knob, the value coerced by its KnobSpec and
-the default taken from the declaration, never repeated beside it.
+dataclasses (``engines.base.read_knobs``): a field per knob, the value coerced by its KnobSpec
+and the default taken from the declaration, never repeated beside it. Where a torch engine
+runs (its devices, ZeroGPU) is engines/torch_devices.py.
 
 No torch import at module level (the registry reads capabilities cheaply).
 """
@@ -12,13 +13,11 @@ No torch import at module level (the registry reads capabilities cheaply).
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engines.base import (
     Capabilities,
-    DeviceSupport,
     KnobKind,
     KnobPhase,
     KnobRefusal,
@@ -95,53 +94,6 @@ BF16_CUDA_REFUSAL = Refusal(
     "this GPU has no bf16 units (compute capability below 8.0, Ampere): use fp16 or fp32",
     precision="bf16", device="cuda", below_capability=(8, 0),
 )
-
-
-def torch_devices() -> tuple[str, ...]:
-    """The devices a torch model can use on this machine: ``cpu`` and each ``cuda:N``."""
-    import torch
-
-    return ("cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count())))
-
-
-class TorchDevices(DeviceSupport):
-    """A torch component's devices: the CPU and each CUDA device, with its compute capability."""
-
-    @classmethod
-    def machine_devices(cls) -> tuple[str, ...]:
-        return torch_devices()
-
-    @classmethod
-    def device_capability(cls, device: str) -> tuple[int, int] | None:
-        return cuda_capability(device)
-
-
-def cuda_capability(device: str) -> tuple[int, int] | None:
-    """Compute capability of ``device`` (cuda:N) on this machine; None without CUDA or that index."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    index = int(device.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        return None
-    major, minor = torch.cuda.get_device_capability(index)
-    return int(major), int(minor)
-
-
-#: Hugging Face ZeroGPU sets this in a Space that borrows a GPU per call.
-ZEROGPU_ENV = "SPACES_ZERO_GPU"
-
-
-def on_zerogpu() -> bool:
-    return os.environ.get(ZEROGPU_ENV, "").lower() in ("1", "true")
-
-
-def zerogpu_refusal(compile_on: bool) -> str | None:
-    """ZeroGPU attaches a GPU per decorated call and does not support torch.compile (Hugging Face's docs)."""
-    if compile_on and on_zerogpu():
-        return "compile=true is refused on ZeroGPU: ZeroGPU Spaces do not support torch.compile"
-    return None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The Compare tab: a sweep's plots and tables, any two run groups as ratios, two load tests, and a sweep form.
+"""The Sweeps tab: a sweep form, a sweep's plots and tables, and beside them any two run groups or load tests compared.
 
 Handlers are module-level functions of (ctx, inputs) so tests and notebooks call the
 same code the buttons do. Errors come back as one visible line, never a trace.

@@ -10,7 +10,8 @@ from engines.base import KnobRefusal, SynthesisSettings, read_knobs
 from engines.errors import InputError
 from engines.f5.capabilities import F5_CAPABILITIES, F5Knobs
 from engines.piper_engine import PIPER_CAPABILITIES, PiperKnobs
-from engines.torch_knobs import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, ZEROGPU_ENV, TorchSettings, zerogpu_refusal
+from engines.torch_devices import ZEROGPU_ENV, zerogpu_refusal
+from engines.torch_settings import BF16_CUDA_REFUSAL, TORCH_KNOB_REFUSALS, TorchSettings
 from engines.validation import resolve_settings
 from engines.xtts.capabilities import XTTS_CAPABILITIES, XttsKnobs
 from profiling.run.zerogpu import gpu_entry

@@ -1,8 +1,9 @@
-"""Roofline: each stage's achieved FLOP/s and bytes/s against the device's measured ceilings, and a verdict.
+"""The roofline profiler: each stage's achieved FLOP/s and bytes/s against the device's measured ceilings, and a
+verdict. It lives with the roofline it runs; the profiler suite (profiling.profilers.PROFILERS) names it.
 
 Timed runs are plain runs (paired with plain baseline runs as every profiler's are, so
 the overhead line shows the timing is untouched); FLOPs, bytes and operator counts come
-from one separate counting pass (``profiling.roofline.counting``), never from a timed run.
+from one separate counting pass (``counting`` here), never from a timed run.
 Torch engines only: ONNX engines have no FlopCounterMode (see ``unavailable_reason``).
 """
 
