@@ -36,15 +36,6 @@ from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE, default_precision, engine_class
 from profiling.analysis import load_plots, plots
 from profiling.analysis.compare import per_config_table, reference_ratios, run_groups
-from profiling.analysis.load_compare import COMPARE_COLUMNS as LOAD_COMPARE_COLUMNS
-from profiling.analysis.load_compare import LIST_COLUMNS as LOAD_LIST_COLUMNS
-from profiling.analysis.load_compare import (
-    LoadComparison,
-    StoredLoadTest,
-    compare_load_tests,
-    load_test_list,
-    open_load_test,
-)
 from profiling.analysis.run_plots import (
     rtf_figure,
     stage_breakdown_figure,
@@ -57,6 +48,15 @@ from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import Summary, measured
 from profiling.loadgen.capacity_search import CapacitySearch, SearchSettings
 from profiling.loadgen.client import ClientOptions
+from profiling.loadgen.compare import COMPARE_COLUMNS as LOAD_COMPARE_COLUMNS
+from profiling.loadgen.compare import LIST_COLUMNS as LOAD_LIST_COLUMNS
+from profiling.loadgen.compare import (
+    LoadComparison,
+    StoredLoadTest,
+    compare_load_tests,
+    load_test_list,
+    open_load_test,
+)
 from profiling.loadgen.metrics import RateMetrics, Slo
 from profiling.loadgen.null_target import FaultSettings
 from profiling.loadgen.runner import LoadProgress, LoadResult, LoadTest, run_load_test
