@@ -27,8 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),  # the command line, through the api
 )
 
-_API = ("bench", "stream", "profile", "sweep", "ab", "load", "runs", "default_device", "device_for",
-        "BenchRun", "StreamRun", "ProfileRun", "SweepRun", "AbRun", "LoadRun", "Runs")
+_API = ("bench", "stream", "stream_sweep", "profile", "sweep", "ab", "calibrate", "load", "runs", "default_device",
+        "device_for", "BenchRun", "StreamRun", "ProfileRun", "SweepRun", "AbRun", "LoadRun", "Runs")
 
 __all__ = list(_API)
 
