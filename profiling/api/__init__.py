@@ -687,7 +687,7 @@ def run_ab_request(
 
 
 def run_calibration(
-    settings: SynthesisSettings, text: str = DEFAULT_TEXT, *, voice: Voice | None = None, batches: int = 8,
+    synthesis: SynthesisSettings, text: str = DEFAULT_TEXT, *, voice: Voice | None = None, batches: int = 8,
     repeats: int = 5, warmup: int = 1, data_dir: Path | str | None = None, store: ResultsStore | None = None,
     progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None,
 ) -> NoiseFloor:
@@ -696,7 +696,7 @@ def run_calibration(
     if batches < 4 or repeats < 2:
         raise InputError("calibrate needs 4 or more batches and 2 or more repeats")
     # its own pool: each batch clears it, which must not unload the shared pool's models
-    return run_calibrate(settings, text, _store(data_dir, store), batches, repeats, warmup, voice, None, progress,
+    return run_calibrate(synthesis, text, _store(data_dir, store), batches, repeats, warmup, voice, None, progress,
                          cancel)
 
 
