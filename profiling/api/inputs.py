@@ -15,7 +15,6 @@ from profiling.run.inputs import (
     parse_json_object,
     parse_knobs,
 )
-from profiling.serve.voices import parse_voice_option
 from profiling.store.results import default_data_dir
 from profiling.sweeps.execute import executors
 from profiling.sweeps.streaming import parse_sizes, parse_values
@@ -26,7 +25,7 @@ __all__ = [
     "DEFAULT_TEXT", "MAX_CHARS_ENV", "default_data_dir", "default_max_chars",
     # parsing what was typed
     "load_yaml_mapping", "parse_json_object", "parse_knobs", "parse_profiler_names", "parse_rates", "parse_sizes",
-    "parse_values", "parse_voice_option",
+    "parse_values",
     # the choices offered
     "PROFILER_NAMES", "cpu_isa", "cpu_precision_notes", "executors", "get_profiler", "text_set_names",
 ]
