@@ -9,6 +9,8 @@ and scores lower; the chunker's no-overlap invariant is what guards against that
 Click: a jump in the waveform at the join, compared with the typical (95th percentile)
 sample-to-sample step in the audio around it. Speech changes smoothly at audio rates, so a step many times the local
 ones is heard as a click.
+
+Each join's ``JoinCheck`` is plain data declared in ``profiling.core.audio_report``, beside the run record.
 """
 
 from __future__ import annotations

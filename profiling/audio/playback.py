@@ -15,7 +15,8 @@ The model (a pure function, no audio, no clock):
 ``simulate_playback`` is pure; ``analyse_stream`` applies it (and the join checks) to a finished
 stream's audio. The simulation is event-driven (one step per chunk arrival or stall), so it is exact and cheap
 for any block size. Inter-chunk latency is the gap between consecutive ready times, reported
-as percentiles the way vLLM reports ITL.
+as percentiles the way vLLM reports ITL. The report (``PlaybackReport``) is plain data declared in
+``profiling.core.audio_report``, beside the run record that stores it.
 """
 
 from __future__ import annotations
