@@ -27,8 +27,8 @@ from dashboard.context import DashboardContext  # noqa: E402
 from dashboard.messages import error_status, one_line  # noqa: E402
 from dashboard.tabs import TABS  # noqa: E402
 from engines.errors import InputError  # noqa: E402
-from profiling.run.inputs import default_max_chars  # noqa: E402
-from profiling.store.results import ResultsStore, default_data_dir  # noqa: E402
+from profiling.api.inputs import default_data_dir, default_max_chars  # noqa: E402
+from profiling.api.types import ResultsStore  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 from dashboard.context import DashboardContext
 from dashboard.messages import error_status, one_line
 from engines.errors import InputError
-from profiling.analysis import plots
-from profiling.analysis.compare import (
+from profiling.api import figures
+from profiling.api.tables import (
     RATIO_COLUMNS,
     compare_selections,
     environment_note,
@@ -84,4 +84,4 @@ def compare_groups(
     status = f"{a.name} → {b.name}: {verdict}  \n{comparison.describe()}  \n{comparison.noise_line()}"
     if note := environment_note(a.runs, b.runs):
         status += f"\n\n⚠ {note}"
-    return status, table, plots.ratio_forest(table), plots.rtf_box(both, x="group")
+    return status, table, figures.ratio_forest(table), figures.rtf_box(both, x="group")

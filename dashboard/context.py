@@ -10,8 +10,7 @@ from dashboard.freshness import Refresher
 from dashboard.lane import MeasurementLane
 from dashboard.sessions import SessionCancels
 from engines.base import DEFAULT_MAX_TEXT_CHARS
-from profiling.run.runner import EnginePool
-from profiling.store.results import ResultsStore
+from profiling.api.types import EnginePool, ResultsStore
 
 
 @dataclass

@@ -18,8 +18,8 @@ import gradio as gr
 from engines.base import Capabilities, KnobKind, KnobPhase, KnobSpec, KnobValue
 from engines.convert.registry import CONVERTERS, converter_class
 from engines.registry import DEFAULT_ENGINE, engine_class, list_engines, missing_packages
-from profiling.core.device import TimingMode
-from profiling.core.hardware import cpu_isa, cpu_precision_notes
+from profiling.api.inputs import cpu_isa, cpu_precision_notes
+from profiling.api.types import TimingMode
 
 
 @dataclass(frozen=True)

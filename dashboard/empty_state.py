@@ -19,7 +19,7 @@ from dashboard.messages import error_status, one_line
 from dashboard.sessions import cancel_handler
 from engines.errors import InputError
 from profiling import api
-from profiling.sweeps.execute import SweepProgress
+from profiling.api.types import SweepProgress
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from dashboard.lane import LANE_ID
 from dashboard.load_view import build_stored_view, load_test_ids, load_test_list, stored_outputs
 from dashboard.messages import error_status
 from engines.registry import engine_names
-from profiling.analysis.compare import run_groups, select_runs
+from profiling.api.tables import run_groups, select_runs
 
 ALL = "all"
 EXPORT_FORMATS = ("csv", "parquet")

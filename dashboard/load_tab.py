@@ -35,16 +35,20 @@ from dashboard.trace_download import trace_button, trace_update
 from engines.base import KnobKind, KnobSpec
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis.load_plots import latency_vs_load, request_timeline, throughput_vs_load, ttfa_distribution
-from profiling.loadgen.capacity_search import CapacitySearch, SearchSettings
-from profiling.loadgen.client import ClientOptions, RequestRow
-from profiling.loadgen.metrics import RateMetrics, Slo
-from profiling.loadgen.runner import LoadResult, LoadTest
-from profiling.loadgen.schedule import parse_rates
-from profiling.loadgen.targets import TargetSpec
-from profiling.run.inputs import parse_knobs
-from profiling.store.load import LoadStore
-from profiling.texts.textsets import text_set_names
+from profiling.api.figures import latency_vs_load, request_timeline, throughput_vs_load, ttfa_distribution
+from profiling.api.inputs import parse_knobs, parse_rates, text_set_names
+from profiling.api.types import (
+    CapacitySearch,
+    ClientOptions,
+    LoadResult,
+    LoadStore,
+    LoadTest,
+    RateMetrics,
+    RequestRow,
+    SearchSettings,
+    Slo,
+    TargetSpec,
+)
 
 TARGET_KINDS = ("lab engine", "null target", "URL")
 POLICY_CHOICES = ("fifo", "round-robin", "window:2", "window:4", "edf")

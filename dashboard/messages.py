@@ -6,10 +6,8 @@ Errors are always one line (no stack trace reaches the page).
 from __future__ import annotations
 
 from engines.errors import InputError
-from profiling.analysis.report import environment_lines
-from profiling.core.records import RunRecord, RunStatus
-from profiling.core.stats import Summary
-from profiling.run.runner import BenchResult
+from profiling.api.tables import environment_lines
+from profiling.api.types import BenchResult, RunRecord, RunStatus, Summary
 
 RANDOM_WEIGHTS_TEXT = "RANDOM WEIGHTS — AUDIO IS NOISE"
 # Words, not emoji: headless and minimal systems often lack an emoji font.

@@ -37,12 +37,9 @@ from dashboard.trace_download import result_trace_update, trace_button
 from engines.errors import InputError
 from engines.registry import engine_class
 from profiling import api
-from profiling.profilers import PROFILER_NAMES, get_profiler
-from profiling.profilers.artifacts import zip_files
-from profiling.profilers.common import ProfilerResult, ProfilerStatus
-from profiling.profilers.session import CANCELLED, ProfileReport, ProfileRequest
-from profiling.run.inputs import DEFAULT_TEXT
-from profiling.store.results import ResultsStore
+from profiling.api.figures import roofline_figure
+from profiling.api.inputs import DEFAULT_TEXT, PROFILER_NAMES, get_profiler
+from profiling.api.types import CANCELLED, ProfileReport, ProfileRequest, ProfilerResult, ProfilerStatus, ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +147,7 @@ def _download_copies(results: list[ProfilerResult]) -> tuple[str | None, list[st
         shutil.copyfile(path, target)
         copies.append(str(target))
     first_run = next(r.run_id for r in results if r.run_id)
-    archive = zip_files(paths, folder / "zip" / f"ttsperf-profile-{first_run[:8]}.zip")
+    archive = api.zip_artifacts(paths, folder / "zip" / f"ttsperf-profile-{first_run[:8]}.zip")
     return str(archive), copies
 
 
@@ -198,8 +195,6 @@ def report_view(report: ProfileReport, store: ResultsStore) -> ProfileView:
 
 
 def _roofline_plot(result: ProfilerResult, precision: str) -> Any:
-    from profiling.roofline.plot import roofline_figure
-
     return roofline_figure(result.table("stages").frame, result.table("ceilings").frame, precision)
 
 

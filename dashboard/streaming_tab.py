@@ -28,10 +28,10 @@ from engines.base import AudioChunk
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis.run_plots import timeline_figure
-from profiling.core.records import RunRecord, RunStatus
-from profiling.run.runner import BenchRequest, BenchResult, validate_request
-from profiling.sweeps.streaming import StreamingSweep, SweepResult, parse_sizes, parse_values, run_streaming_sweep
+from profiling.api import validate_request
+from profiling.api.figures import timeline_figure
+from profiling.api.inputs import parse_sizes, parse_values
+from profiling.api.types import BenchRequest, BenchResult, RunRecord, RunStatus, SweepResult
 
 DEFAULT_TEXT = (
     "Streaming speech synthesis starts speaking before the whole text is ready. "
@@ -364,8 +364,8 @@ def build(ctx: DashboardContext) -> None:
             base = request_from(values, repeats=repeats, warmup=1)
             if base.chunking is None:
                 raise InputError("the sweep varies the lab chunker's first chunk: choose the lab chunker")
-            sweep = StreamingSweep(base, parse_sizes(values[sweep_sizes] or ""),
-                                   parse_values(values[sweep_prebuffers] or "", "pre-buffers"))
+            sizes = parse_sizes(values[sweep_sizes] or "")
+            prebuffers = parse_values(values[sweep_prebuffers] or "", "pre-buffers")
             validate_request(base)
 
             def step(done: int, total: int, _record: RunRecord) -> None:
@@ -373,7 +373,8 @@ def build(ctx: DashboardContext) -> None:
 
             with ctx.cancels.running(request, "the streaming sweep") as cancel, \
                     ctx.lane.hold(f"streaming sweep on {base.settings.engine}"):
-                result = run_streaming_sweep(sweep, ctx.pool, ctx.store, step, cancel)
+                result = api.stream_sweep(base, sizes, prebuffers, store=ctx.store, pool=ctx.pool, progress=step,
+                                          cancel=cancel)
         except InputError as error:
             return f"{ERROR_PREFIX} {one_line(error)}", skip, skip, skip
         latency, stall = sweep_figures(result)

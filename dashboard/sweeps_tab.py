@@ -25,21 +25,21 @@ from dashboard.sessions import cancel_handler
 from dashboard.trace_download import no_trace, trace_button, trace_update
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis import plots
-from profiling.analysis.compare import (
+from profiling.api import figures
+from profiling.api.inputs import executors, load_yaml_mapping
+from profiling.api.tables import (
     CONFIG_COLUMNS,
     RATIO_COLUMNS,
     compare_runs,
+    list_sweeps,
     per_config_table,
     ratio_table,
     reference_drift,
     run_groups,
+    sweep_quality,
+    sweep_runs_dataframe,
 )
-from profiling.analysis.pareto import sweep_quality
-from profiling.run.inputs import load_yaml_mapping
-from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
-from profiling.sweeps.execute import ExecutorChoice, SweepProgress, executors
-from profiling.sweeps.spec import spec_from_mapping
+from profiling.api.types import ExecutorChoice, SweepProgress
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,10 @@ def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) 
         with ctx.lane.hold(f"speed vs quality of sweep '{name}' ({'WER' if with_wer else 'fidelity'})"):
             quality = sweep_quality(ctx.store, name, wer=with_wer)
         metric = "relative_wer" if with_wer else "fidelity_distance"
-        figures = (
-            plots.rtf_box(runs), plots.rtf_vs_length(runs),
-            plots.ttfa_vs_first_chunk(plots.first_chunks(ctx.store, runs)),
-            plots.stage_breakdown(ctx.store.stages_dataframe(), runs), plots.pareto(quality, metric),
+        drawn = (
+            figures.rtf_box(runs), figures.rtf_vs_length(runs),
+            figures.ttfa_vs_first_chunk(figures.first_chunks(ctx.store, runs)),
+            figures.stage_breakdown(ctx.store.stages_dataframe(), runs), figures.pareto(quality, metric),
         )
     except InputError as error:
         return (error_status(one_line(error)), empty, empty_reference_table(), *(None,) * 5, no_trace())
@@ -88,7 +88,7 @@ def sweep_view(ctx: DashboardContext, name: str | None, with_wer: bool = False) 
         status += " Runs per worker: " + ", ".join(f"{e} {w or '-'}: {n}" for (e, w), n in placements.items()) + "."
     if line := reference_drift(runs):
         status += f" {line[0].upper()}{line[1:]}."
-    return (status, table, ratios, *figures, trace_update(ctx, "sweep", name))
+    return (status, table, ratios, *drawn, trace_update(ctx, "sweep", name))
 
 
 def empty_config_table() -> pd.DataFrame:
@@ -137,7 +137,7 @@ def run_sweep_text(
     """Parse the form's YAML and run it (resuming if it ran before) on the chosen executor; the status line."""
     cancel.clear()
     try:
-        spec = spec_from_mapping(load_yaml_mapping(text or ""))
+        spec = api.sweep_spec(load_yaml_mapping(text or ""))
         choice = ExecutorChoice(executor or "local", workers=int(workers or 1))
         started = time.monotonic()
         first: list[int] = []

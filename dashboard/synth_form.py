@@ -16,11 +16,8 @@ from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE
 from profiling import api
-from profiling.audio.playback import PlaybackSettings
-from profiling.core.device import TimingMode
-from profiling.core.records import RunMode
-from profiling.run.inputs import parse_json_object
-from profiling.run.runner import BenchRequest
+from profiling.api.inputs import parse_json_object
+from profiling.api.types import BenchRequest, PlaybackSettings, RunMode, TimingMode
 
 #: Chunker choices: the engine's own streaming, or the lab's text chunker in front of it.
 CHUNKER_ENGINE = "engine"

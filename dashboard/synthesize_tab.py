@@ -41,12 +41,10 @@ from dashboard.trace_download import no_trace, trace_button, trace_update
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis.run_plots import gpu_figure, rtf_figure, stage_breakdown_figure, ttfa_figure
-from profiling.audio.playback import PlaybackSettings
-from profiling.core.records import RunMode, RunRecord
-from profiling.core.stats import summarize_series
-from profiling.run.inputs import DEFAULT_TEXT
-from profiling.run.runner import BenchResult
+from profiling.api.figures import gpu_figure, rtf_figure, stage_breakdown_figure, ttfa_figure
+from profiling.api.inputs import DEFAULT_TEXT
+from profiling.api.tables import summarize_series
+from profiling.api.types import BenchResult, PlaybackSettings, RunMode, RunRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from profiling.core.stats import SeriesSummary, Summary
-from profiling.core.timer import StageTiming
+from profiling.api.types import SeriesSummary, StageTiming, Summary
 
 STAGE_COLUMNS: tuple[str, ...] = ("stage", "n", "median_ms", "p95_ms", "min_ms", "max_ms")
 

@@ -69,7 +69,23 @@ def test_bad_input_is_an_input_error_and_stores_nothing(isolated_data_dir: Path)
         api.bench("piper", "Hello.", repeats=1, no_such_knob=1)
     with pytest.raises(InputError, match="only apply to the lab chunker"):
         api.stream("piper", "Hello.", chunker="engine", first_chunk_max_chars=10)
+    with pytest.raises(InputError, match="choose the lab chunker"):
+        api.stream_sweep(api.stream_request("piper", "Hello.", chunker="engine"), (10, 40))
+    with pytest.raises(InputError, match="4 or more batches"):
+        api.calibrate("piper", "Hello.", batches=2)
+    with pytest.raises(InputError, match="at least 2 pairs"):
+        api.ab("piper", "Hello.", pairs=1)
     assert ResultsStore(isolated_data_dir).count_runs() == 0
+
+
+def test_a_front_end_finds_everything_in_the_api_package() -> None:
+    """What the dashboard and the CLI use beside the entry points: types, figures, tables, input parsers."""
+    from profiling.api import figures, inputs, tables, types
+    from profiling.core.records import RunRecord
+
+    for module in (api, types, figures, tables, inputs):
+        assert module.__all__ and not [n for n in module.__all__ if not hasattr(module, n)], module.__name__
+    assert types.RunRecord is RunRecord  # re-exported, not redeclared
 
 
 def test_device_for_falls_back_to_the_cpu_where_the_engine_cannot_run() -> None:

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engines.errors import InputError
-from profiling.audio.playback import PlaybackSettings, PlaySegment, Underrun, simulate_playback
+from profiling.audio.playback import PlaybackSettings, simulate_playback
+from profiling.core.audio_report import PlaySegment, Underrun
 
 DEFAULT = PlaybackSettings()
 

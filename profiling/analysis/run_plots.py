@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from profiling.audio.playback import PlaybackReport
+from profiling.core.audio_report import PlaybackReport
 from profiling.core.records import RunRecord
 from profiling.core.stats import Summary, measured
 

@@ -9,6 +9,8 @@ and scores lower; the chunker's no-overlap invariant is what guards against that
 Click: a jump in the waveform at the join, compared with the typical (95th percentile)
 sample-to-sample step in the audio around it. Speech changes smoothly at audio rates, so a step many times the local
 ones is heard as a click.
+
+Each join's ``JoinCheck`` is plain data declared in ``profiling.core.audio_report``, beside the run record.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engines.base import Audio
+from profiling.core.audio_report import JoinCheck
 
 
 @dataclass(frozen=True)
@@ -38,20 +41,6 @@ class JoinSettings:
     click_percentile: float = 95.0
     click_ratio: float = 5.0
     click_min_jump: float = 0.1
-
-
-@dataclass(frozen=True)
-class JoinCheck:
-    #: The join between chunk ``left`` and chunk ``right`` (zero-length chunks are skipped).
-    left: int
-    right: int
-    repeat_score: float
-    #: Where the best match starts, in seconds before the end of the left chunk.
-    repeat_offset_s: float
-    repeated: bool
-    click_jump: float
-    click_ratio: float
-    click: bool
 
 
 def leading_silence_s(audio: Audio, threshold: float = JoinSettings.silence_threshold) -> float:

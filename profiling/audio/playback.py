@@ -15,24 +15,23 @@ The model (a pure function, no audio, no clock):
 ``simulate_playback`` is pure; ``analyse_stream`` applies it (and the join checks) to a finished
 stream's audio. The simulation is event-driven (one step per chunk arrival or stall), so it is exact and cheap
 for any block size. Inter-chunk latency is the gap between consecutive ready times, reported
-as percentiles the way vLLM reports ITL.
+as percentiles the way vLLM reports ITL. The report (``PlaybackReport``) is plain data declared in
+``profiling.core.audio_report``, beside the run record that stores it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from engines.base import Audio
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.audio.joins import JoinCheck, check_joins, leading_silence_s
-
-_EPS = 1e-9
+from profiling.audio.joins import check_joins, leading_silence_s
+from profiling.core.audio_report import EPS, JoinCheck, PlaybackReport, PlaySegment, Underrun
 
 
 @dataclass(frozen=True)
@@ -49,71 +48,6 @@ class PlaybackSettings:
             raise InputError(f"audio_block_ms must be positive, got {self.audio_block_ms}")
         if self.resume_ms is not None and not (math.isfinite(self.resume_ms) and self.resume_ms >= 0):
             raise InputError(f"resume_ms must be 0 or more, got {self.resume_ms}")
-
-
-@dataclass(frozen=True)
-class Underrun:
-    at_s: float
-    duration_s: float
-    #: Where in the audio the player ran dry (seconds of audio already played).
-    audio_position_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class PlaySegment:
-    """An interval of continuous playback: wall clock [start_s, end_s) plays audio from audio_start_s."""
-
-    start_s: float
-    end_s: float
-    audio_start_s: float
-
-
-@dataclass(frozen=True)
-class PlaybackReport:
-    ttfa_s: float
-    first_audible_s: float
-    underruns: tuple[Underrun, ...] = field(default_factory=tuple)
-    total_stall_s: float = 0.0
-    realtime_safe: bool = True
-    itl_p50_s: float = 0.0
-    itl_p95_s: float = 0.0
-    itl_p99_s: float = 0.0
-    #: When the player started (after the pre-buffer filled); NaN with no audio.
-    playback_start_s: float = math.nan
-    playback_end_s: float = math.nan
-    audio_s: float = 0.0
-    #: Earliest start that plays through with no underrun (ignoring blocks): the pre-buffer to aim for.
-    stall_free_start_s: float = math.nan
-    segments: tuple[PlaySegment, ...] = field(default_factory=tuple)
-    itl_count: int = 0
-    prebuffer_ms: float = 0.0
-    audio_block_ms: float = 20.0
-    #: Silence at the start of the audio (measured), included in ``first_audible_s``.
-    leading_silence_s: float = 0.0
-
-    @property
-    def underrun_count(self) -> int:
-        return len(self.underruns)
-
-    def time_at(self, audio_position_s: float) -> float:
-        """Wall-clock time at which the player reaches ``audio_position_s`` (NaN if never)."""
-        for segment in self.segments:
-            length = segment.end_s - segment.start_s
-            if segment.audio_start_s - _EPS <= audio_position_s < segment.audio_start_s + length - _EPS:
-                return segment.start_s + max(0.0, audio_position_s - segment.audio_start_s)
-        if self.segments and abs(audio_position_s - self.audio_s) <= 1e-6:
-            return self.segments[-1].end_s
-        return math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PlaybackReport:
-        data = dict(data)
-        underruns = tuple(Underrun(**u) for u in data.pop("underruns", ()))
-        segments = tuple(PlaySegment(**s) for s in data.pop("segments", ()))
-        return cls(underruns=underruns, segments=segments, **data)
 
 
 def _check_inputs(ready_s: Sequence[float], durations_s: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +90,7 @@ def simulate_playback(
     cumulative = np.cumsum(durations)
     total = float(cumulative[-1]) if n else 0.0
     audible = np.flatnonzero(durations > 0)
-    if total <= _EPS:
+    if total <= EPS:
         return PlaybackReport(ttfa_s=math.nan, first_audible_s=math.nan, audio_s=total, **common)
     ttfa = float(ready[audible[0]])
     before = cumulative - durations  # audio ahead of each chunk
@@ -170,7 +104,7 @@ def simulate_playback(
     def wait(arrived: int, position: float, need: float, now: float) -> tuple[float, int]:
         """Time (>= now) and arrival count once ``need`` is buffered past ``position`` or all arrived."""
         for j in range(arrived, n):
-            if cumulative[j] - position >= need - _EPS or j == n - 1:
+            if cumulative[j] - position >= need - EPS or j == n - 1:
                 return max(now, float(ready[j])), j + 1
         return now, n
 
@@ -190,14 +124,14 @@ def simulate_playback(
     while True:
         limit = playable(arrived)
         # Chunks arriving before the buffer runs dry extend how far the player can go.
-        while arrived < n and ready[arrived] <= now + (limit - position) + _EPS:
+        while arrived < n and ready[arrived] <= now + (limit - position) + EPS:
             position += float(ready[arrived]) - now
             now = float(ready[arrived])
             arrived += 1
             limit = playable(arrived)
         now += max(0.0, limit - position)
         position = limit
-        if arrived == n or position >= total - _EPS:  # all audio played: a late empty chunk is no gap
+        if arrived == n or position >= total - EPS:  # all audio played: a late empty chunk is no gap
             segments.append(PlaySegment(segment_start, now, segment_audio))
             break
         stalled_at = now
@@ -206,7 +140,7 @@ def simulate_playback(
         underruns.append(Underrun(stalled_at, now - stalled_at, position))
         segment_start, segment_audio = now, position
 
-    segments = [s for s in segments if s.end_s - s.start_s > _EPS]
+    segments = [s for s in segments if s.end_s - s.start_s > EPS]
     report = PlaybackReport(
         ttfa_s=ttfa,
         first_audible_s=math.nan,
@@ -220,7 +154,7 @@ def simulate_playback(
         segments=tuple(segments),
         **common,
     )
-    first_audible = report.time_at(silence) if silence < total - _EPS else math.nan
+    first_audible = report.time_at(silence) if silence < total - EPS else math.nan
     return replace(report, first_audible_s=first_audible)
 
 

@@ -9,8 +9,7 @@ from enum import Enum
 from typing import Any
 
 from engines.base import SynthesisSettings, Voice
-from profiling.audio.joins import JoinCheck
-from profiling.audio.playback import PlaybackReport
+from profiling.core.audio_report import JoinCheck, PlaybackReport
 from profiling.core.environment import EnvironmentInfo
 from profiling.core.timer import SpanTiming, StageTiming
 

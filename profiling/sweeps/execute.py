@@ -1,9 +1,9 @@
 """Running a sweep: what is not stored yet, block by block, each measured run stored with its resume key.
 
 Work happens in two halves that an executor may put in different processes or machines:
-``perform`` runs one scheduled run on a worker's ``EnginePool`` and returns the records (it never
-touches the store); ``store_result`` writes them in the driver, the one writer, with the run's key in
-the same transaction (``profiling.store.sweeps``). So a killed sweep resumes exactly where it stopped,
+``perform`` (``profiling.sweeps.work``) runs one scheduled run on a worker's ``EnginePool`` and returns the
+records (it never touches the store); ``store_result`` writes them in the driver, the one writer, with the
+run's key in the same transaction (``profiling.store.sweeps``). So a killed sweep resumes exactly where it stopped,
 whichever executor ran its earlier part: nothing finished is lost, nothing finished runs twice.
 
 Executors: ``local`` (this process, the default) and ``ray`` (``profiling.sweeps.ray_executor``, the
@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from engines.base import Audio
 from engines.errors import InputError
 from profiling.core.records import RunRecord, RunStatus
-from profiling.run.runner import BenchRequest, EnginePool, run_bench
+from profiling.run.runner import EnginePool
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import completed_keys, register_sweep, save_keyed_run
 from profiling.sweeps.plan import SweepPlan, config_rows, plan
-from profiling.sweeps.scheduler import Block, ScheduledRun, schedule
+from profiling.sweeps.scheduler import Block, schedule
 from profiling.sweeps.spec import SweepSpec
+from profiling.sweeps.work import Deliver, ExecutorChoice, RunResult, local_placement, perform, tasks_for
 
 
 @dataclass(frozen=True)
@@ -60,16 +59,6 @@ class SweepOutcome:
     @property
     def completed(self) -> int:
         return self.already_done + self.ran
-
-
-@dataclass(frozen=True)
-class ExecutorChoice:
-    """Which executor runs the sweep and with what. ``address``/``workers`` matter to Ray only."""
-
-    name: str = "local"
-    address: str | None = None  # None: a local Ray instance; "auto"; "ray://host:port"; "host:port"
-    workers: int = 1  # units in flight at once (Ray actors alive at a time)
-    cpus_per_worker: float = 1.0  # what a CPU engine's worker asks Ray for
 
 
 @dataclass(frozen=True)
@@ -122,54 +111,6 @@ def check_executor(choice: ExecutorChoice) -> None:
         raise InputError(f"cpus per worker must be above 0, got {choice.cpus_per_worker}")
     if choice.name == "ray" and choice.address is not None:
         check_address(choice.address)
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """One scheduled run as a worker receives it (plain, picklable data)."""
-
-    run: ScheduledRun
-    warmup: int
-    max_chars: int
-    save_audio: bool
-
-    def request(self, warmup: int) -> BenchRequest:
-        config = self.run.config
-        return BenchRequest(
-            settings=config.settings, text=self.run.text.text, voice=config.voice, mode=config.mode, repeats=1,
-            warmup=warmup, max_chars=self.max_chars, save_audio=self.save_audio, label=config.label,
-            chunking=config.chunking, conversion=config.conversion,
-        )
-
-
-@dataclass
-class RunResult:
-    task: RunTask
-    records: list[RunRecord]
-    audio: Audio | None
-    placement: dict[str, str]
-
-
-def local_placement() -> dict[str, str]:
-    return {"node": socket.gethostname(), "worker": "local", "pid": str(os.getpid())}
-
-
-def perform(pool: EnginePool, task: RunTask, placement: dict[str, str]) -> RunResult:
-    """Run one scheduled run (warm-ups first when the model has to be loaded); nothing is stored here."""
-    config = task.run.config
-    loaded = pool.is_loaded(config.settings) and (
-        config.conversion is None or pool.converters.is_loaded(config.conversion))
-    warmup = 0 if loaded else task.warmup  # a newly loaded engine or conversion model gets its warm-up
-    result = run_bench(task.request(warmup), pool, None)
-    return RunResult(task, result.records, result.audio if task.save_audio else None, placement)
-
-
-def tasks_for(spec: SweepSpec, block: Block) -> list[RunTask]:
-    return [RunTask(run, spec.warmup, spec.max_chars, spec.save_audio) for run in block.runs]
-
-
-#: Called by an executor with each finished run, in the driver; False means the key was stored already.
-Deliver = Callable[[RunResult], bool]
 
 
 def run_local(

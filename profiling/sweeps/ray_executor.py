@@ -36,9 +36,9 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError, WorkerCrash
 
 from engines.errors import InputError
 from profiling.run.runner import EnginePool
-from profiling.sweeps.execute import Deliver, ExecutorChoice, RunResult, RunTask, perform, tasks_for
 from profiling.sweeps.scheduler import Block
 from profiling.sweeps.spec import SweepSpec
+from profiling.sweeps.work import Deliver, ExecutorChoice, RunResult, RunTask, perform, tasks_for
 
 IN_FLIGHT = 2
 MAX_RESTARTS = 3

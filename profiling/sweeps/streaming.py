@@ -17,7 +17,8 @@ import numpy as np
 
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
-from profiling.audio.playback import PlaybackReport, PlaybackSettings, simulate_playback
+from profiling.audio.playback import PlaybackSettings, simulate_playback
+from profiling.core.audio_report import PlaybackReport
 from profiling.core.records import RunMode, RunRecord
 from profiling.core.stats import measured
 from profiling.run.runner import BenchRequest, EnginePool, run_bench

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from profiling.audio.playback import PlaybackReport
+from profiling.core.audio_report import PlaybackReport
 from profiling.core.records import RunRecord
 from profiling.trace.events import Lane, TraceBuilder
 

@@ -2,7 +2,7 @@
 
 Shared settings come from the usual engine arguments; ``--a``/``--b`` override knobs (or
 ``precision``/``device``) for one side. Identical sides make an A/A check: its interval should cover 1.
-The design follows what the sides load (``profiling.run.ab_design``): one model for per-call knobs,
+The design follows what the sides load (``AbDesign``): one model for per-call knobs,
 segments with the first run after each switch kept apart for two models.
 """
 
@@ -17,7 +17,18 @@ from tqdm import tqdm
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
-from profiling.analysis.report import format_table
+from profiling import api
+from profiling.api.inputs import parse_knobs
+from profiling.api.tables import format_table
+from profiling.api.types import (
+    DEFAULT_RELOAD_EVERY,
+    STEERING_METRICS,
+    AbDesign,
+    AbRequest,
+    AbResult,
+    RunRecord,
+    RunStatus,
+)
 from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
@@ -26,10 +37,6 @@ from profiling.cli.commands.common import (
     text_from_args,
     voice_from_args,
 )
-from profiling.core.records import RunRecord, RunStatus
-from profiling.run.ab import STEERING_METRICS, AbRequest, AbResult, run_ab, validate_ab
-from profiling.run.ab_design import DEFAULT_RELOAD_EVERY, AbDesign
-from profiling.run.inputs import parse_knobs
 
 _DESIGNS = {
     AbDesign.ONE_MODEL: "one loaded model, per-call settings alternate (no model switch to pay for)",
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         reload_every=args.reload_every,
         max_pairs=args.max_pairs, max_seconds=args.max_seconds, metric=args.metric,
     )
-    validate_ab(request)  # before the progress bar, so bad input prints one line
+    api.validate_ab(request)  # before the progress bar, so bad input prints one line
     store = open_store(args)
     with tqdm(total=2 * request.pairs, desc="A/B", unit="run", file=sys.stderr, disable=args.no_progress,
               leave=False) as bar:
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"{record.annotations.get('ab_side')} rtf={record.rtf:.3f}")
             bar.update(done - bar.n)
 
-        result = run_ab(request, store, progress)
+        result = api.run_ab_request(request, store=store, progress=progress).result
     failed = [r for r in result.records if r.status is RunStatus.ERROR]
     if failed:
         print(f"error: synthesis failed: {failed[0].error}", file=sys.stderr)

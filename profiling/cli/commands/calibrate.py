@@ -8,6 +8,7 @@ import sys
 from tqdm import tqdm
 
 from engines.errors import InputError
+from profiling import api
 from profiling.cli.commands.common import (
     add_engine_args,
     add_store_args,
@@ -16,7 +17,6 @@ from profiling.cli.commands.common import (
     text_from_args,
     voice_from_args,
 )
-from profiling.run.calibrate import calibrate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args)
     with tqdm(total=args.batches, desc="A/A batches", unit="batch", file=sys.stderr, disable=args.no_progress,
               leave=False) as bar:
-        floor = calibrate(settings_from_args(args), text_from_args(args), store, args.batches, args.repeats,
-                          args.warmup, voice_from_args(args), progress=lambda done, _t: bar.update(1))
+        floor = api.run_calibration(settings_from_args(args), text_from_args(args), voice=voice_from_args(args),
+                                    batches=args.batches, repeats=args.repeats, warmup=args.warmup, store=store,
+                                    progress=lambda done, _t: bar.update(1))
     print(f"machine: {floor.machine}")
     print(f"{floor.batches} batches x {floor.runs_per_batch} runs of {floor.label}: median RTF {floor.median_rtf:.4f};"
           f" batch medians " + ", ".join(f"{m:.4f}" for m in floor.batch_medians))

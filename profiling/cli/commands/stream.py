@@ -15,7 +15,9 @@ from tqdm import tqdm
 from engines.chunking import ChunkingSettings
 from engines.errors import InputError
 from profiling import api
-from profiling.analysis.report import format_table
+from profiling.api.inputs import parse_sizes, parse_values
+from profiling.api.tables import format_table, measured
+from profiling.api.types import BenchRequest, RunRecord, RunStatus, SweepResult
 from profiling.cli.commands.bench import conversion_line
 from profiling.cli.commands.common import (
     LazyBar,
@@ -26,17 +28,6 @@ from profiling.cli.commands.common import (
     text_from_args,
 )
 from profiling.cli.commands.conversion_args import add_conversion_args, conversion_from_args
-from profiling.core.records import RunRecord, RunStatus
-from profiling.core.stats import measured
-from profiling.run.conversion import validate_conversion
-from profiling.run.runner import BenchRequest, EnginePool, validate_request
-from profiling.sweeps.streaming import (
-    StreamingSweep,
-    SweepResult,
-    parse_sizes,
-    parse_values,
-    run_streaming_sweep,
-)
 
 CHUNKERS = api.CHUNKERS
 
@@ -87,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
         prebuffer_ms=args.prebuffer_ms, audio_block_ms=args.audio_block_ms, repeats=args.repeats,
         warmup=args.warmup, label=args.label, conversion=conversion_from_args(args), **engine_kwargs(args),
     )
-    validate_request(request)  # before anything loads, so bad input prints one line
+    api.validate_request(request)  # before anything loads, so bad input prints one line
     if request.conversion is not None:
-        validate_conversion(request.conversion)
+        api.validate_conversion(request.conversion)
     if (args.sweep_first_chunk is not None or args.sweep_prebuffer is not None) and request.conversion is not None:
         raise InputError("--convert is not part of the streaming sweeps yet: run one stream per setting")
     if args.sweep_first_chunk is not None or args.sweep_prebuffer is not None:
@@ -176,12 +167,11 @@ def run_sweep(args: argparse.Namespace, request: BenchRequest) -> int:
              else (request.chunking.first_chunk_max_chars,))
     prebuffers = (parse_values(args.sweep_prebuffer, "pre-buffers") if args.sweep_prebuffer is not None
                   else (request.playback.prebuffer_ms,))
-    sweep = StreamingSweep(request, sizes, prebuffers)
     store = open_store(args)
     total = (request.warmup + request.repeats) * len(sizes)
     with tqdm(total=total, desc=f"{args.engine} stream sweep", unit="run", file=sys.stderr,
               disable=args.no_progress, leave=False) as bar:
-        result = run_streaming_sweep(sweep, EnginePool(), store, lambda *_: bar.update(1))
+        result = api.stream_sweep(request, sizes, prebuffers, store=store, progress=lambda *_: bar.update(1))
     print(sweep_table(result))
     print(best_line(result))
     print(f"stored {total} runs (label 'stream-sweep {result.sweep_id} ...') in {store.db_path}")

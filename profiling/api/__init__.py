@@ -13,6 +13,14 @@ them with ``run_request`` / ``run_profile_request`` / ``sweep``: one code path.
 Every run is stored in the results store (``data_dir``, default ``$TTSPERF_DATA_DIR`` or
 ``~/.ttsperf``) unless ``save=False``. Loaded models are kept between calls in one
 process-wide pool, so a second ``bench`` on the same engine skips the load.
+
+This package is the one surface front ends use (the CLI, the dashboard, notebooks); beside the functions
+here it holds, re-exported from where each is declared:
+
+- ``profiling.api.types``: requests, results, records, settings and the stores;
+- ``profiling.api.figures``: the plotly figures of runs, sweeps, load tests and profiles;
+- ``profiling.api.tables``: stored-run groups, selections, comparisons, reports;
+- ``profiling.api.inputs``: parsing what a person types, and the choices a form offers.
 """
 
 from __future__ import annotations
@@ -36,15 +44,6 @@ from engines.errors import InputError
 from engines.registry import DEFAULT_ENGINE, default_precision, engine_class
 from profiling.analysis import load_plots, plots
 from profiling.analysis.compare import per_config_table, reference_ratios, run_groups
-from profiling.analysis.load_compare import COMPARE_COLUMNS as LOAD_COMPARE_COLUMNS
-from profiling.analysis.load_compare import LIST_COLUMNS as LOAD_LIST_COLUMNS
-from profiling.analysis.load_compare import (
-    LoadComparison,
-    StoredLoadTest,
-    compare_load_tests,
-    load_test_list,
-    open_load_test,
-)
 from profiling.analysis.run_plots import (
     rtf_figure,
     stage_breakdown_figure,
@@ -57,29 +56,52 @@ from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.core.stats import Summary, measured
 from profiling.loadgen.capacity_search import CapacitySearch, SearchSettings
 from profiling.loadgen.client import ClientOptions
+from profiling.loadgen.compare import COMPARE_COLUMNS as LOAD_COMPARE_COLUMNS
+from profiling.loadgen.compare import LIST_COLUMNS as LOAD_LIST_COLUMNS
+from profiling.loadgen.compare import (
+    LoadComparison,
+    StoredLoadTest,
+    compare_load_tests,
+    load_test_list,
+    open_load_test,
+)
 from profiling.loadgen.metrics import RateMetrics, Slo
 from profiling.loadgen.null_target import FaultSettings
 from profiling.loadgen.runner import LoadProgress, LoadResult, LoadTest, run_load_test
 from profiling.loadgen.targets import TargetSpec
 from profiling.profilers import parse_profiler_names
+from profiling.profilers.artifacts import zip_files
 from profiling.profilers.common import ProfileOptions, ProfilerStatus
 from profiling.profilers.session import ProfileReport, ProfileRequest, run_profile
-from profiling.run.ab import AbProgress, AbRequest, AbResult, run_ab
+from profiling.run.ab import AbProgress, AbRequest, AbResult, run_ab, validate_ab
 from profiling.run.ab_design import DEFAULT_RELOAD_EVERY, AbDesign
+from profiling.run.calibrate import calibrate as run_calibrate
+from profiling.run.conversion import validate_conversion
 from profiling.run.inputs import DEFAULT_TEXT, default_max_chars
-from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench
+from profiling.run.runner import BenchRequest, BenchResult, EnginePool, ProgressCallback, run_bench, validate_request
 from profiling.store.load import LoadStore
+from profiling.store.noise import NoiseFloor
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
 from profiling.sweeps.execute import ExecutorChoice, SweepOutcome, SweepProgressCallback, run_sweep
 from profiling.sweeps.spec import SweepSpec, load_sweep_spec, spec_from_mapping
+from profiling.sweeps.streaming import StreamingSweep, SweepResult, run_streaming_sweep
+from profiling.sweeps.streaming import SweepProgress as StreamingSweepProgress
 from profiling.trace import LoadRate, load_trace, profile_trace, runs_trace, trace_for, write_trace
 
 __all__ = [
-    "LOAD_COMPARE_COLUMNS", "LOAD_LIST_COLUMNS", "AbRun", "BenchRun", "LoadComparison", "LoadRun", "ProfileRun",
-    "Runs", "StoredLoadTest", "StreamRun", "SweepRun", "ab",
-    "bench", "compare_load", "default_device", "device_for", "find_capacity", "has_load_tests", "load", "load_test",
-    "load_tests", "profile", "runs", "stream", "sweep", "trace", "trace_file", "trace_for",
+    # one call each: run, store, return a result object
+    "ab", "bench", "calibrate", "find_capacity", "load", "profile", "stream", "stream_sweep", "sweep",
+    # for front ends: build a request from plain arguments, check it, run it
+    "CHUNKERS", "CHUNKER_ENGINE", "CHUNKER_LAB", "bench_request", "chunking_settings", "conversion_settings",
+    "default_device", "device_for", "open_store", "profile_request", "run_ab_request", "run_calibration",
+    "run_load", "run_profile_request", "run_request", "settings", "shared_pool", "stream_request", "sweep_spec",
+    "validate_ab", "validate_conversion", "validate_request", "voice",
+    # what the runs return
+    "AbRun", "BenchRun", "LoadRun", "ProfileRun", "Runs", "StreamRun", "SweepRun", "records_dataframe",
+    # the store read back: runs, load tests, traces, downloads
+    "LOAD_COMPARE_COLUMNS", "LOAD_LIST_COLUMNS", "LoadComparison", "StoredLoadTest", "compare_load",
+    "has_load_tests", "load_test", "load_tests", "runs", "trace", "trace_file", "trace_for", "zip_artifacts",
 ]
 
 #: Chunker choices for ``stream``: the lab's text chunker (one synthesis per chunk) or the engine's own.
@@ -393,6 +415,22 @@ def stream(
     return result
 
 
+def stream_sweep(
+    base: BenchRequest, first_chunk_max_chars: Sequence[int], prebuffers_ms: Sequence[float] = (), *,
+    data_dir: Path | str | None = None, save: bool = True, store: ResultsStore | None = None,
+    pool: EnginePool | None = None, progress: StreamingSweepProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> SweepResult:
+    """A streaming sweep: ``base`` (a ``stream_request`` with the lab chunker) at each first-chunk size, every
+    run replayed against each pre-buffer (none given: ``base``'s). Runs are stored as they finish, labelled
+    ``stream-sweep <id> first=<n>``; ``.points`` holds TTFA, first audible and stall per pair."""
+    if base.chunking is None:
+        raise InputError("the sweep varies the lab chunker's first chunk: choose the lab chunker")
+    validate_request(base)
+    sweep = StreamingSweep(base, tuple(first_chunk_max_chars), tuple(prebuffers_ms) or (base.playback.prebuffer_ms,))
+    return run_streaming_sweep(sweep, pool or shared_pool(), _store_for(save, store, data_dir), progress, cancel)
+
+
 # --- profile ----------------------------------------------------------------------------------------
 
 
@@ -634,8 +672,48 @@ def ab(
         target_detectable=target_detectable, max_pairs=max_pairs, max_seconds=max_seconds, metric=metric,
         reload_every=reload_every,
     )
-    store = _store_for(save, None, data_dir)
-    return AbRun(run_ab(request, store, progress), store)
+    return run_ab_request(request, data_dir=data_dir, save=save, progress=progress)
+
+
+def run_ab_request(
+    request: AbRequest, *, data_dir: Path | str | None = None, save: bool = True, store: ResultsStore | None = None,
+    progress: AbProgress | None = None, cancel: threading.Event | None = None,
+) -> AbRun:
+    """Run a prepared ``AbRequest`` (what the CLI builds from ``--a``/``--b``); checked first (``validate_ab``),
+    so bad input fails before any model loads."""
+    validate_ab(request)
+    target = _store_for(save, store, data_dir)
+    return AbRun(run_ab(request, target, progress, cancel), target)
+
+
+# --- the machine's noise floor ----------------------------------------------------------------------------
+
+
+def run_calibration(
+    synthesis: SynthesisSettings, text: str = DEFAULT_TEXT, *, voice: Voice | None = None, batches: int = 8,
+    repeats: int = 5, warmup: int = 1, data_dir: Path | str | None = None, store: ResultsStore | None = None,
+    progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None,
+) -> NoiseFloor:
+    """An A/A run: ``batches`` separate batches of one setting (each loads its own model, as separate ``bench``
+    calls would), stored with the noise floor ``compare`` widens separate-batch intervals by."""
+    if batches < 4 or repeats < 2:
+        raise InputError("calibrate needs 4 or more batches and 2 or more repeats")
+    # its own pool: each batch clears it, which must not unload the shared pool's models
+    return run_calibrate(synthesis, text, _store(data_dir, store), batches, repeats, warmup, voice, None, progress,
+                         cancel)
+
+
+def calibrate(
+    engine: str = DEFAULT_ENGINE, text: str = DEFAULT_TEXT, *, batches: int = 8, repeats: int = 5, warmup: int = 1,
+    device: str = "cpu", precision: str = "", seed: int = 0, data_dir: Path | str | None = None,
+    progress: Callable[[int, int], None] | None = None, **knobs: KnobValue,
+) -> NoiseFloor:
+    """This machine's noise floor for ``engine`` (knobs as keywords): see ``run_calibration``.
+
+    >>> calibrate("piper", batches=4, repeats=3).between_pct  # doctest: +SKIP
+    """
+    return run_calibration(settings(engine, device, precision, seed, knobs), text, batches=batches,
+                           repeats=repeats, warmup=warmup, data_dir=data_dir, progress=progress)
 
 
 # --- load tests -----------------------------------------------------------------------------------------
@@ -837,6 +915,11 @@ def trace_file(kind: str | None, ident: str, store: ResultsStore, folder: Path |
     target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="ttsperf-trace-"))
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", ident.strip())[:80] or "trace"
     return write_trace(trace_for(kind, ident, store), target / f"trace-{name}.json")
+
+
+def zip_artifacts(paths: Sequence[Path], target: Path) -> Path:
+    """Files (a profile's artifacts) in one zip at ``target``, for a download."""
+    return zip_files(list(paths), target)
 
 
 # --- stored load tests ----------------------------------------------------------------------------------------
