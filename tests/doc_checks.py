@@ -527,13 +527,19 @@ def dotted_problem(name: str) -> str | None:
     return f"no module {parts[0]}.{parts[1]}" if len(parts) > 1 else None
 
 
+def api_defined_names() -> frozenset[str]:
+    """What ``profiling.api`` offers: its package's names and its submodules (``api.types``, ...)."""
+    package = REPO_ROOT / "profiling" / "api"
+    return defined_names(package / "__init__.py") | {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+
+
 def name_problems(snippet: Snippet) -> list[str]:
     if snippet.kind in ("link", "prose"):
         return []
     text = snippet.text
     problems = [f"{snippet.where()}: {p}" for name in DOTTED.findall(text)
                 if not name.endswith(PATH_EXTENSIONS) and (p := dotted_problem(name))]
-    api_names = defined_names(REPO_ROOT / "profiling" / "api.py")
+    api_names = api_defined_names()
     problems += [f"{snippet.where()}: profiling.api has no {name!r}" for name in API_NAME.findall(text)
                  if name not in api_names and f".{name}" not in PATH_EXTENSIONS]
     for group in FROM_PROFILING.findall(text):

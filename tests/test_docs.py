@@ -187,7 +187,7 @@ See `profiling/loadgen/metrics.py`, `serve/`, `sweep FILE --dry-run`, `GET /v1/t
     ("`profiling.analysis.paretto.sweep_quality` gives it.", "no 'paretto'"),
     ("Call `api.find_capacities(...)`.", "profiling.api has no 'find_capacities'"),
     ("```python\nfrom profiling import bench, benchmark\n```", "`from profiling import benchmark` is not exported"),
-    ("Sweeps run from the Sweeps tab.", "no tab 'Sweeps'"),
+    ("Sweeps run from the Compare tab.", "no tab 'Compare'"),
     ("Pre-buffer with `--pre-buffer-ms 200`.", "no command here takes --pre-buffer-ms"),
     ("```yaml\nname: x\nengines:\n  - engine: piper\n    knob: {a: 1}\nrepeat: 3\n```", "sweep key 'repeat' unknown"),
     ("```yaml\nname: x\nengines:\n  - engine: piper\n    knob: {a: 1}\n```", "engines entry key 'knob' unknown"),
