@@ -110,6 +110,7 @@ def test_load_time_ab_keeps_after_switch_runs_apart_and_reports_the_switch_penal
     assert "smallest detectable difference" in comparison.noise_line()
 
 
+@pytest.mark.alone  # a timing difference is the finding
 def test_planted_length_change_is_detected_near_the_audio_ratio(isolated_data_dir: Path) -> None:
     # length_scale 1.05 makes only ~2 % more audio with this voice (durations are whole frames; for
     # "Take an umbrella..." none at all), and 1.2 about 8 %: on a busy 2-core runner even that was once
@@ -125,6 +126,7 @@ def test_planted_length_change_is_detected_near_the_audio_ratio(isolated_data_di
     assert 1.0 < synth.ratio <= audio.ratio * 1.03 and synth.ratio > audio.ratio ** 0.5, (synth.ratio, audio.ratio)
 
 
+@pytest.mark.alone  # A/A: timings that must not differ
 def test_aa_is_not_called_different(isolated_data_dir: Path) -> None:
     result = run_ab(AbRequest(_piper(), _piper(), TEXT, pairs=12, name="aa"), ResultsStore(isolated_data_dir))
     main = result.summary.estimate()
