@@ -281,10 +281,9 @@ print(json.dumps([quiet.method, quiet.peak_mb, busy.peak_mb]))
 
 
 def test_rss_peak_is_this_blocks_not_the_processes_lifetime() -> None:
-    # The blocks run in a fresh interpreter. The peak is the whole process's RSS, so in the test process whatever
-    # earlier tests left behind moved it inside these blocks too: after the RVC tests, their garbage (torch
-    # modules, arrays) freed by a collection during a block, and their threads, shifted RSS by more than the
-    # 120 MiB the test plants. Here only the blocks run.
+    # The blocks run in a fresh interpreter, where a new 120 MiB array is new resident memory. In the test process
+    # after the RVC tests it was not: glibc's heap held ~500 MiB freed by their tensors, still resident, and served
+    # the array from it (mallinfo2: in-use +120 MiB, mmapped unchanged), so RSS, and rightly its peak, did not move.
     out = subprocess.run([sys.executable, "-c", _RSS_BLOCKS], cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=120, check=True)
     method, quiet_mb, busy_mb = json.loads(out.stdout.strip().splitlines()[-1])
