@@ -58,10 +58,12 @@ notebooks-reference: $(VENV)/.all
 	@scripts/system-packages.sh ffmpeg chromium
 	$(PY) scripts/render_notebooks.py
 
+# Two pytest-xdist workers, one test file each at a time (--dist loadfile: a module's servers and models are
+# set up once); tests marked `alone` (they compare timings) run while the other worker waits (tests/conftest.py).
 test: $(VENV)/.all check-lock
 	@scripts/system-packages.sh ffmpeg chromium espeak-ng
 	@$(PY) -m ruff check --quiet .
-	@$(PY) -m pytest -q
+	@$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(VENV)/.all
 	$(PY) -m ruff check .

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason="needs a CUDA GPU (gpu marker)")
         for item in gpu_tests:
             item.add_marker(skip)
+
+
+@contextmanager
+def _cpu_turn(alone: bool) -> Iterator[None]:
+    """Under pytest-xdist (``make test`` runs ``-n 2``): a test marked ``alone`` runs while no other worker runs a
+    test; every other test runs beside whatever else runs. Outside xdist this is a no-op.
+
+    A reader-writer lock on two files: ``gate`` makes a waiting ``alone`` test block new tests from starting, so it
+    is not starved; ``cpu`` is held shared by ordinary tests and exclusively by ``alone`` ones.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        yield
+        return
+    import fcntl
+
+    base = Path(tempfile.gettempdir()) / f"ttsperf-pytest-{run}"
+    with open(f"{base}.gate", "a") as gate, open(f"{base}.cpu", "a") as cpu:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(cpu, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(cpu, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Set-up, call and tear-down of a test (module fixtures included) inside its turn on the CPUs: a test that
+    compares timings (marked ``alone``) never shares the two cores with another worker's test."""
+    with _cpu_turn(item.get_closest_marker("alone") is not None):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from engines.base import SynthesisSettings
 from profiling.analysis.compare import (
@@ -34,6 +35,7 @@ def _piper(**knobs: object) -> SynthesisSettings:
     return SynthesisSettings("piper", knobs={"deterministic": True, **knobs})
 
 
+@pytest.mark.alone  # A/A and a 2x slowdown, in timings
 def test_ab_of_identical_settings_covers_one_and_detects_a_real_difference(isolated_data_dir: Path) -> None:
     store = ResultsStore(isolated_data_dir)
     same = run_ab(AbRequest(_piper(), _piper(), TEXT, pairs=6, name="aa"), store)  # 6: a 97 % signed-rank level

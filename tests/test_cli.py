@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from profiling.cli.main import main
 from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
 
@@ -18,6 +19,26 @@ def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         else [sys.executable, "-m", "profiling", *args],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
+
+
+def in_process(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """What ``python -m profiling ARGS`` runs (``main``), in this process: its exit code and stderr. The refusals
+    below take this path (a subprocess each cost an interpreter start-up); the real-process path of a refusal
+    is ``test_text_file_with_a_nul_is_refused_and_nothing_stored``."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse's refusals exit, as they do in the real process
+        code = int(exit_.code or 0)
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def kept_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding one run, made by the real CLI in a subprocess; the refusals must leave it as it is."""
+    data_dir = tmp_path_factory.mktemp("kept-store")
+    ok = cli("bench", "--repeats", "1", "--warmup", "0", "--no-progress", data_dir=data_dir)
+    assert ok.returncode == 0, ok.stderr
+    return data_dir
 
 
 def test_bench_prints_stage_table_and_stores_runs(tmp_path: Path) -> None:
@@ -61,15 +82,16 @@ def test_bench_reads_text_file(tmp_path: Path) -> None:
         (("--label", "run\x07"), "label contains the control character U+0007"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_keeps_the_store(tmp_path: Path, args: tuple, message: str) -> None:
-    ok = cli("bench", "--repeats", "1", "--warmup", "0", "--no-progress", data_dir=tmp_path)
-    assert ok.returncode == 0, ok.stderr
-    result = cli("bench", "--no-progress", *args, data_dir=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert ResultsStore(tmp_path).count_runs() == 1
+def test_bad_input_is_one_line_exit_2_and_keeps_the_store(
+    kept_store: Path, args: tuple, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ResultsStore(kept_store).count_runs() == 1
+    code, stderr = in_process("bench", "--no-progress", *args, "--data-dir", str(kept_store), capsys=capsys)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], stderr
+    assert "Traceback" not in stderr
+    assert ResultsStore(kept_store).count_runs() == 1
 
 
 def test_engines_lists_availability_and_knobs(tmp_path: Path) -> None:

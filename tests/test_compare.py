@@ -111,6 +111,7 @@ def _compare(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.alone  # the gate reads real timings
 def test_regression_gate_on_real_piper_batches(isolated_data_dir: Path) -> None:
     store = ResultsStore(isolated_data_dir)
     _piper_batches(store)

@@ -38,6 +38,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KokoroEngine]:
         yield engine
 
 
+@pytest.mark.alone  # lab and reference timed against each other
 def test_audio_equals_kokoro_onnx_create_and_time_is_within_noise(engine: KokoroEngine) -> None:
     from kokoro_onnx import Kokoro
 

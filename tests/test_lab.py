@@ -169,8 +169,13 @@ def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: objec
     page.keyboard.press("Control+s")  # type: ignore[attr-defined]
     path = lab.root / f"{NOTEBOOK}.ipynb"
     deadline = time.monotonic() + 30
+    outputs: list = []
     while time.monotonic() < deadline:
-        saved = nbformat.read(path, as_version=4)
+        try:
+            saved = nbformat.read(path, as_version=4)
+        except nbformat.reader.NotJSONError:  # read mid-save: the server rewrites the file in place
+            time.sleep(0.2)
+            continue
         outputs = [o for c in saved.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         if outputs:
             break
