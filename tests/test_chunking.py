@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engines.chunking import (
@@ -58,15 +58,20 @@ def test_chunks_join_back_to_the_normalised_text_exactly(text: str, chunking: Ch
 
 @settings(max_examples=300, deadline=None)
 @given(ANY_TEXT, SETTINGS)
+@example('000。"0', ChunkingSettings(first_chunk_max_chars=1, max_chars=1))  # a closer cut off its mark
 def test_cuts_fall_between_words_unless_a_word_is_too_long(text: str, chunking: ChunkingSettings) -> None:
     plan = chunk_text(text, chunking)
-    for chunk, following, kind in zip(plan.chunks, plan.chunks[1:], plan.cut_kinds, strict=False):
+    for index, (chunk, following, kind) in enumerate(zip(plan.chunks, plan.chunks[1:], plan.cut_kinds,
+                                                         strict=False)):
         if kind == CutKind.HARD:
             # Even a forced cut keeps grapheme clusters (accents, ZWJ emoji) whole.
             assert not unicodedata.combining(following[0]) and following[0] != "\u200d"
             assert chunk[-1] != "\u200d"
             continue
-        last = chunk.rstrip("".join(CLOSERS))[-1:] if chunk[-1] != " " else " "
+        # The text before the cut, not the chunk alone: a hard cut may have left a closing quote on its own
+        # ('0。' | '"' | '0' at one character per chunk), and the cut after it still follows the mark.
+        before = "".join(plan.chunks[:index + 1])
+        last = before.rstrip("".join(CLOSERS))[-1:] if chunk[-1] != " " else " "
         assert chunk.endswith(" ") or last in NO_SPACE_MARKS, (chunk, following)
 
 
