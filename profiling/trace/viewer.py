@@ -60,8 +60,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         elif route == TRACE_ROUTE:
             self._send_file(viewer.trace_path)
         elif route == FILE_INFO_ROUTE:
+            # Perfetto's last request for a trace: it has the whole file. Set before answering, so whoever
+            # reads the answer finds it set.
+            viewer.served.set()
             self._send_json({})
-            viewer.served.set()  # Perfetto's last request for a trace: it has the whole file
         else:
             super().do_GET()
 
