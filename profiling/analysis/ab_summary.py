@@ -27,14 +27,9 @@ def measured(records: Sequence[RunRecord]) -> list[RunRecord]:
     return [r for r in records if not r.warmup and r.status is RunStatus.OK]
 
 
-def pair_values(records: Sequence[RunRecord], metric: str) -> tuple[list[float], list[float]]:
-    """Values of the pairs both sides finished, in pair order (runs with ``ab_pair`` >= 0)."""
-    a, b, _ = paired_runs(records, metric)
-    return a, b
-
-
 def paired_runs(records: Sequence[RunRecord], metric: str) -> tuple[list[float], list[float], list[int]]:
-    """A's and B's values of the pairs both sides finished, in pair order, and each pair's epoch."""
+    """A's and B's values of the pairs both sides finished (runs with ``ab_pair`` >= 0), in pair order, and
+    each pair's epoch."""
     sides: dict[str, dict[int, float]] = {"A": {}, "B": {}}
     epochs: dict[int, int] = {}
     for r in measured(records):
