@@ -6,7 +6,6 @@ generator gives it) serves the whole module; the protocol checks also run as pla
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,8 +21,8 @@ from profiling.loadgen.targets import API_KEY_ENV, Target, TargetSpec, running_t
 from profiling.serve import guards
 from profiling.serve.guards import GuardSettings, authorized, exposure_warning, resolve_api_key
 from profiling.serve.protocol import MAX_JSON_DEPTH, ApiError, json_depth_exceeds, parse_speech_request
-from profiling.serve.randomness import worker_random
 from profiling.serve.timeline import TimelineStore
+from tests.raw_http import raw_exchange
 
 KEY = "test-key-1234"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -116,12 +115,6 @@ def test_the_key_goes_by_the_environment_never_the_command_line(monkeypatch: pyt
     monkeypatch.setenv(API_KEY_ENV, "ours")  # our own environment's key never leaks into a keyless target
     assert API_KEY_ENV not in server_env(TargetSpec(kind="lab", engine="piper"))
     assert Target("http://127.0.0.1:1", spec).headers == AUTH and Target("http://x", TargetSpec()).headers == {}
-
-
-def test_worker_generators_are_per_worker_and_repeatable() -> None:
-    a, b, again = worker_random(0, 0), worker_random(0, 1), worker_random(0, 0)
-    assert a.numpy.random() == again.numpy.random() != b.numpy.random()
-    assert a.python.random() == again.python.random() and a.torch_seed != b.torch_seed
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -222,31 +215,6 @@ def test_a_64_mib_body_is_refused_unread(server: Hostile) -> None:
     # Unauthenticated, the body is not read either.
     response = server.send_oversized("64 MiB no key", "POST", "/v1/audio/speech", content=b"x" * BIG)
     assert response is None or response.status_code == 401
-
-
-def raw_exchange(port: int, head: bytes, body: bytes = b"") -> bytes:
-    """Send ``head`` (+ ``body``) and never end the body: what the server answers without the rest."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(head)
-        try:
-            sock.sendall(body)
-        except OSError:  # the server cut the connection at its cap: its answer is already on its way
-            pass
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            answer += piece
-        head_end = answer.find(b"\r\n\r\n") + 4
-        length = next((int(line.split(b":")[1]) for line in answer[:head_end].split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        while len(answer) < head_end + length:  # the answer's body too (its reason)
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            answer += piece
-        return answer
 
 
 def test_the_server_answers_413_without_waiting_for_the_body(server: Hostile) -> None:

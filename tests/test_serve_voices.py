@@ -6,7 +6,6 @@ servers (``python -m profiling serve`` subprocesses on loopback): XTTS random-ti
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from profiling.serve.voices import (
     parse_voice_option,
 )
 from tests.conftest import REPO_ROOT
+from tests.raw_http import raw_exchange
 
 
 def audio_bytes(seconds: float, rate: int = 16000, channels: int = 1, fmt: str = "WAV",
@@ -277,16 +277,9 @@ def test_an_uploaded_voice_is_listed_spoken_deleted_then_refused(xtts_target: Ta
 def _raw_upload_head(target: Target, declared: int, sent: int) -> bytes:
     """Declare ``declared`` bytes, send ``sent`` of them, and read what the server answers."""
     parsed = urlparse(target.base_url)
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=30) as sock:
-        sock.sendall(f"POST /v1/voices?name=big HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
-                     f"Content-Length: {declared}\r\n\r\n".encode() + b"\0" * sent)
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            answer += piece
-        return answer
+    head = (f"POST /v1/voices?name=big HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+            f"Content-Length: {declared}\r\n\r\n").encode()
+    return raw_exchange(int(parsed.port or 80), head, b"\0" * sent, host=parsed.hostname or "127.0.0.1", timeout_s=30)
 
 
 @pytest.mark.torch

@@ -15,18 +15,14 @@ worker threads and buys nothing, because of where each engine's randomness lives
 
 None of these takes a generator object, so a per-request seed cannot make a request's audio independent
 of what another worker draws at the same time; with one worker, a run of requests repeats from the start.
-What is correct and cheap: seed once, before the workers start (``seed_process``), and give lab code
-that draws its own numbers a per-worker generator (``worker_random``) instead of the global ones.
+What is correct and cheap: seed once, before the workers start (``seed_process``). No lab code in the
+server draws numbers of its own; code that comes to need them should take a per-worker generator
+(``numpy.random.default_rng([seed, worker])``) rather than the global ones.
 """
 
 from __future__ import annotations
 
-import random
 import threading
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from profiling.run.runner import seed_everything
 
@@ -39,31 +35,3 @@ RANDOM_INIT_LOCK = threading.Lock()
 def seed_process(seed: int) -> None:
     """Seed Python's, NumPy's and torch's process-wide generators: once, before the workers start."""
     seed_everything(seed)
-
-
-@dataclass(frozen=True)
-class WorkerRandom:
-    """One worker's own generators, independent of every other worker's and of the global ones."""
-
-    seed: int
-    worker: int
-    numpy: np.random.Generator
-    python: random.Random
-    #: Seeds this worker's torch generators (``torch(device)``).
-    torch_seed: int
-
-    def torch(self, device: str = "cpu") -> Any:
-        """A ``torch.Generator`` on ``device`` for this worker, to pass as ``generator=`` where lab code draws."""
-        import torch
-
-        return torch.Generator(device=device).manual_seed(self.torch_seed)
-
-
-def worker_random(seed: int, worker: int) -> WorkerRandom:
-    """Worker ``worker``'s generators for run seed ``seed``: the same pair gives the same streams."""
-    if worker < 0:
-        raise ValueError(f"worker index must be 0 or more, got {worker}")
-    sequence = np.random.SeedSequence([seed % 2**63, worker])
-    python_seed, torch_seed = (int(x) for x in sequence.generate_state(2, np.uint64))
-    return WorkerRandom(seed, worker, np.random.default_rng(sequence), random.Random(python_seed),
-                        torch_seed >> 1)  # torch takes a signed 64-bit seed
