@@ -5,8 +5,9 @@
 Each notebook in notebooks/ runs top to bottom in a fresh kernel (the .venv's python) against an empty results
 store in a temporary directory, with the small parameters tests/test_notebooks.py runs it with (a cell injected
 after the parameters cell, as papermill does). Plotly figures are drawn to PNG by Chromium with the plotly.js of
-the installed plotly package (offline; no kaleido, no CDN), so each page is one self-contained HTML file that
-opens in any browser without a kernel or a network. A first cell on each page says the machine, the date, the
+the installed plotly package (offline; no kaleido, no CDN), so each page opens in any browser without a kernel or
+a network. The template's stylesheet (about 260 kB, the same on every page) is written once, as notebook.css
+beside the pages, rather than inlined in each. A first cell on each page says the machine, the date, the
 commit and the command; docs/notebooks/README.md lists the pages. The notebooks in notebooks/ stay without
 outputs.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -35,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 OUT_DIR = ROOT / "docs" / "notebooks"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+#: The template's stylesheet, written once beside the pages.
+STYLESHEET = "notebook.css"
 CHROMIUM = os.environ.get("TTSPERF_CHROMIUM", "/usr/bin/chromium")
 COMMAND = "make notebooks-reference"
 
@@ -101,6 +105,17 @@ def figures_to_png(notebook: nbformat.NotebookNode, page: object) -> int:
     return count
 
 
+def share_head_styles(body: str, css_path: Path) -> str:
+    """Moves the ``<style>`` blocks of the page's ``<head>`` (the template's, identical on every page) into
+    ``css_path`` and links it instead; styles inside the body (cell outputs) stay where they are."""
+    head_end = body.index("</head>")
+    head = body[:head_end]
+    blocks = re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S)
+    css_path.write_text("\n".join(block.strip() for block in blocks) + "\n", encoding="utf-8")
+    head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
+    return f'{head}\n<link rel="stylesheet" href="{css_path.name}">\n{body[head_end:]}'
+
+
 def header_cell(machine: str, revision: str, when: str, parameters: str | None, elapsed: float,
                 engines: list[str], figures: int) -> nbformat.NotebookNode:
     settings = ("the quick settings of `tests/test_notebooks.py` (the cell after the parameters cell)"
@@ -149,7 +164,7 @@ def main() -> None:
                                                  figures))
             body, _ = exporter.from_notebook_node(notebook)
             target = args.out / f"{path.stem}.html"
-            target.write_text(body)
+            target.write_text(share_head_styles(body, args.out / STYLESHEET))
             size = target.stat().st_size
             rows.append((path, elapsed, figures, size))
             print(f"{path.name}: {elapsed:.0f} s, {figures} figures -> {target.relative_to(ROOT)} "
@@ -164,7 +179,7 @@ def write_index(out: Path, rows: list, machine: str, revision: str, when: str, e
         "",
         "Each page is a notebook from `notebooks/` executed top to bottom, with its outputs and plots (PNG), "
         "readable in any browser without a kernel or a network. The notebooks themselves are committed without "
-        "outputs; `make lab` opens them live.",
+        "outputs; `make lab` opens them live. The pages share one stylesheet, `notebook.css` (keep it beside them).",
         "",
         f"- Command: `{COMMAND}`{f' (scripts/render_notebooks.py {extra})' if extra else ''}",
         f"- Date: {when}; {revision}",
