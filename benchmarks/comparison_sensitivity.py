@@ -144,6 +144,17 @@ def _fmt_rate(verdicts: Sequence[Verdict]) -> str:
     return f"{sum(v.different for v in verdicts)} of {len(verdicts)}"
 
 
+def _calibration(verdicts: Sequence[Verdict]) -> str:
+    """How far the A/A centres spread (SD of their log ratios) over the spread their intervals imply (median
+    half-width / 1.96): about 1 when the intervals are calibrated, above 1 when they are too narrow."""
+    if len(verdicts) < 3:
+        return ""
+    centres = np.log([v.ratio for v in verdicts])
+    implied = np.median([(math.log(v.high) - math.log(v.low)) / 2 / 1.96 for v in verdicts])
+    spread = float(np.std(centres, ddof=1))
+    return f"{spread:.2%} / {implied:.2%} = {spread / implied:.2f}"
+
+
 def _fmt_planted(verdicts: Sequence[Verdict]) -> str:
     if not verdicts:
         return ""
@@ -198,13 +209,13 @@ def main() -> None:
         "## A/A: how often a comparison names a difference that is not there, and what it could have seen",
         "",
         "| comparison | units | A/A called different | median smallest detectable | pairs for ±3 % "
-        "| runs (s) per unit |",
-        "|---|---|--:|--:|--:|--:|",
+        "| runs (s) per unit | centres' SD / implied SD |",
+        "|---|---|--:|--:|--:|--:|--:|",
     ]
     if separate:
         lines.append(f"| separate batches, widened interval | {len(separate['A/A'])} batch pairs ({args.batches} "
                      f"batches x {args.repeats} runs) | {_fmt_rate(separate['A/A'])} | "
-                     f"±{np.median([v.detectable for v in separate['A/A']]):.1%} | | {args.repeats + 1} per batch |")
+                     f"±{np.median([v.detectable for v in separate['A/A']]):.1%} | | {args.repeats + 1} per batch | |")
     for (change, label), results in ab.items():
         if change != "A/A":
             continue
@@ -212,7 +223,8 @@ def main() -> None:
         need = np.median([_needed(r) for r in results])
         runs, secs = np.median([len(r.records) for r in results]), np.median([r.elapsed_s for r in results])
         lines.append(f"| {label} | {len(v)} sessions x {args.pairs} pairs | {_fmt_rate(v)} | "
-                     f"±{np.median([x.detectable for x in v]):.1%} | {need:.0f} | {runs:.0f} ({secs:.0f} s) |")
+                     f"±{np.median([x.detectable for x in v]):.1%} | {need:.0f} | {runs:.0f} ({secs:.0f} s) | "
+                     f"{_calibration(v)} |")
     lines += [
         "",
         "## Planted changes: B/A of synthesis time (median over sessions of ratio and interval ends)",
@@ -224,7 +236,7 @@ def main() -> None:
         lines.append("| separate batches, widened | " + " | ".join(_fmt_planted(separate[c]) for c in list(CHANGES)[1:])
                      + " |")
     for label in designs:
-        lines.append(f"| {label} | " + " | ".join(_fmt_planted([verdict(r) for r in ab[(c, label)]])
+        lines.append(f"| {label} | " + " | ".join(_fmt_planted([verdict(r) for r in ab.get((c, label), [])])
                                                   for c in list(CHANGES)[1:]) + " |")
     audio = {c: np.median([verdict(r).audio_ratio for r in results]) for (c, _), results in ab.items()
              if c.startswith("length_scale")}
