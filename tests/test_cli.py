@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from profiling.cli.main import main
 from profiling.store.results import ResultsStore
+from tests.cli_run import in_process
 from tests.conftest import REPO_ROOT
 
 
@@ -19,17 +19,6 @@ def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         else [sys.executable, "-m", "profiling", *args],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
-
-
-def in_process(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """What ``python -m profiling ARGS`` runs (``main``), in this process: its exit code and stderr. The refusals
-    below take this path (a subprocess each cost an interpreter start-up); the real-process path of a refusal
-    is ``test_text_file_with_a_nul_is_refused_and_nothing_stored``."""
-    try:
-        code = main(list(args))
-    except SystemExit as exit_:  # argparse's refusals exit, as they do in the real process
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +42,12 @@ def test_bench_prints_stage_table_and_stores_runs(tmp_path: Path) -> None:
     assert len(frame) == 3 and frame["warmup"].sum() == 1
 
 
-def test_bench_reads_text_file(tmp_path: Path) -> None:
+def test_bench_reads_text_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text_file = tmp_path / "text.txt"
     text_file.write_text("One sentence. Two sentences!", encoding="utf-8")
-    result = cli("bench", "--text-file", str(text_file), "--repeats", "1", "--warmup", "0", "--no-progress",
-                 data_dir=tmp_path / "store")
-    assert result.returncode == 0, result.stderr
+    code, stderr = in_process("bench", "--text-file", str(text_file), "--repeats", "1", "--warmup", "0",
+                              "--no-progress", "--data-dir", str(tmp_path / "store"), capsys=capsys)
+    assert code == 0, stderr
     assert ResultsStore(tmp_path / "store").load_run(ResultsStore(tmp_path / "store").runs_dataframe()
                                                      ["run_id"][0]).text == "One sentence. Two sentences!"
 
@@ -101,6 +90,7 @@ def test_engines_lists_availability_and_knobs(tmp_path: Path) -> None:
 
 
 def test_text_file_with_a_nul_is_refused_and_nothing_stored(tmp_path: Path) -> None:
+    """A refusal through the real process (the others run ``main`` in this one: tests/cli_run.py)."""
     text_file = tmp_path / "speech.txt"
     text_file.write_bytes(b"Hello\x00there.")
     result = cli("bench", "--no-progress", "--text-file", str(text_file), data_dir=tmp_path / "store")

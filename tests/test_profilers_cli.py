@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from profiling.store.results import ResultsStore
+from tests.cli_run import in_process
 from tests.conftest import REPO_ROOT
 
 
@@ -48,9 +49,17 @@ def test_cli_profile_prints_hot_functions_overhead_and_stores_artifacts(tmp_path
     (("--repeats", "0"), "repeats must be at least 1"),
     (("--engine", "nosuch"), "unknown engine 'nosuch'"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
-    result = run_cli(*args, data_dir=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and message in result.stderr
-    assert "Traceback" not in result.stderr
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], message: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, stderr = in_process("profile", "--data-dir", str(tmp_path), *args, capsys=capsys)
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("error: ") and message in stderr
+    assert "Traceback" not in stderr
     assert ResultsStore(tmp_path).count_runs() == 0  # refused before any run
+
+
+def test_a_refusal_through_the_real_process_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cli("--with", "cprofile,flame", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unknown profiler 'flame'" in result.stderr
+    assert "Traceback" not in result.stderr and ResultsStore(tmp_path).count_runs() == 0
