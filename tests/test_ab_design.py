@@ -6,9 +6,6 @@ Real Piper (deterministic, short text), a real store per test; timings are only 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +15,10 @@ from engines.base import SynthesisSettings
 from engines.errors import InputError
 from profiling.analysis.compare import Arrangement, compare_selections, select_runs
 from profiling.analysis.paired import paired_estimate, settled, signed_rank_critical, t975, tukey_outliers
-from profiling.cli.main import main
 from profiling.run.ab import AbRequest, run_ab
 from profiling.run.ab_design import AFTER_SWITCH, AbDesign
 from profiling.store.results import ResultsStore
-from tests.conftest import REPO_ROOT
+from tests.cli_run import in_process, run_main
 
 TEXT = "Turn left here."
 FOX = "The quick brown fox jumps over the lazy dog."
@@ -155,7 +151,8 @@ def test_planted_length_change_is_detected_near_the_audio_ratio(isolated_data_di
     # missed. 1.5 plants a change the test sees whatever else runs; the small changes are measured in the
     # benchmark (docs/benchmarks/comparison-sensitivity-cpu.md).
     store = ResultsStore(isolated_data_dir)
-    result = run_ab(AbRequest(_piper(length_scale=1.0), _piper(length_scale=1.5), FOX, pairs=20, name="planted"),
+    # 10 pairs: a change this size is far outside their interval (the benchmark measures what 20 pairs see)
+    result = run_ab(AbRequest(_piper(length_scale=1.0), _piper(length_scale=1.5), FOX, pairs=10, name="planted"),
                     store)
     synth, audio = result.summary.estimate("synth_s"), result.summary.estimate("audio_s")
     assert synth is not None and audio is not None and audio.ratio > 1.05
@@ -183,12 +180,6 @@ def test_target_detectable_stops_within_its_bounds(isolated_data_dir: Path) -> N
     assert timed.stop == "max_seconds" and timed.summary.pairs < 200
 
 
-def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "profiling", "ab", *args, "--data-dir", str(data_dir)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.parametrize("args", [
     ("--target-detectable", "150%"), ("--target-detectable", "three"), ("--pairs", "0"),
     ("--pairs", "20", "--max-pairs", "5"), ("--design", "one-model", "--b", "intra_op_threads=2"),
@@ -197,21 +188,20 @@ def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_refusals_are_one_line_exit_2(
     args: tuple[str, ...], isolated_data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # In this process (what `python -m profiling ab` runs): an interpreter start-up each is what a subprocess added.
     # A refusal in a real process: tests/test_ab_noise.py::test_ab_cli_prints_pairs_and_order.
-    try:
-        code = main(["ab", *args, "--data-dir", str(isolated_data_dir)])
-    except SystemExit as exit_:  # argparse's refusals exit, as in the real process
-        code = int(exit_.code or 0)
-    stderr = capsys.readouterr().err
+    code, stderr = in_process("ab", *args, "--data-dir", str(isolated_data_dir), capsys=capsys)
     assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
 
 
-def test_cli_states_design_sensitivity_and_switch_penalty(isolated_data_dir: Path) -> None:
-    result = _cli("--knob", "deterministic=true", "--a", "intra_op_threads=1", "--b", "intra_op_threads=2",
-                  "--pairs", "3", "--text", TEXT, "--no-progress", data_dir=isolated_data_dir)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+def test_cli_states_design_sensitivity_and_switch_penalty(
+    isolated_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `main` in this process; `ab` in a real process: tests/test_ab_noise.py::test_ab_cli_prints_pairs_and_order.
+    result = run_main("ab", "--knob", "deterministic=true", "--a", "intra_op_threads=1", "--b", "intra_op_threads=2",
+                      "--pairs", "3", "--text", TEXT, "--no-progress", "--data-dir", str(isolated_data_dir),
+                      capsys=capsys)
+    assert result.code == 0, result.err
+    out = result.out
     assert "design: blocks" in out and "smallest detectable difference (synth_s, 3 pairs)" in out
     assert "model switch penalty" in out and "machine during the runs" in out and "outlier pairs" in out
 
