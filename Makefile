@@ -59,11 +59,13 @@ notebooks-reference: $(VENV)/.all
 	$(PY) scripts/render_notebooks.py
 
 # Two pytest-xdist workers, one test file each at a time (--dist loadfile: a module's servers and models are
-# set up once); tests marked `alone` (they compare timings) run while the other worker waits (tests/conftest.py).
+# set up once), handed out in collection order (--no-loadscope-reorder: xdist would otherwise order files by their
+# test count; tests/conftest.py puts the heaviest first); tests marked `alone` (they compare timings) run while
+# the other worker waits (tests/conftest.py).
 test: $(VENV)/.all check-lock
 	@scripts/system-packages.sh ffmpeg chromium espeak-ng
 	@$(PY) -m ruff check --quiet .
-	@$(PY) -m pytest -q -n 2 --dist loadfile
+	@$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.all
 	$(PY) -m ruff check .

@@ -30,7 +30,22 @@ def _cuda_present() -> bool:
     return bool(torch.cuda.is_available())
 
 
+#: The slowest test files of ``make test`` (its junit profile, 2026-12-06), heaviest first. ``make test`` runs
+#: ``-n 2 --dist loadfile --no-loadscope-reorder``, so xdist hands files out in item order: these go first (longest
+#: processing time first), and no heavy file is left to one core at the end while the other idles.
+HEAVY_FILES = (
+    "test_notebooks.py", "test_sweep_ray.py", "test_rvc.py", "test_memory_growth.py", "test_kokoro_engine.py",
+    "test_dashboard.py", "test_lab.py", "test_ab_design.py", "test_dashboard_newcomer.py", "test_load_history.py",
+)
+
+
+def _heaviest_first(item: pytest.Item) -> int:
+    name = item.path.name
+    return HEAVY_FILES.index(name) if name in HEAVY_FILES else len(HEAVY_FILES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_heaviest_first)  # stable: the other files, and the tests inside every file, keep their order
     gpu_tests = [item for item in items if "gpu" in item.keywords]
     if gpu_tests and not _cuda_present():
         skip = pytest.mark.skip(reason="needs a CUDA GPU (gpu marker)")

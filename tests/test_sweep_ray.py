@@ -1,6 +1,8 @@
 """Sweeps on a real local Ray instance: same keys as the local executor, killed workers and drivers, bad input.
 
-Marked ``ray`` (``pytest -m ray``). One Ray instance (2 CPUs) serves the in-process tests of this module.
+Marked ``ray`` (``pytest -m ray``). One Ray instance (2 CPUs) serves the whole module: a Ray start costs 15-40 s
+on a busy 2-core runner, so the killed driver (a real ``python -m profiling`` process) joins it by address rather
+than starting its own. Grids are the smallest that still put two units on two workers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from profiling.core.records import RunRecord
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import completed_keys, sweep_runs_dataframe
 from profiling.sweeps.execute import ExecutorChoice, SweepProgress, run_sweep
+from profiling.sweeps.ray_executor import connect
 from profiling.sweeps.spec import spec_from_mapping
 from tests.conftest import REPO_ROOT
 from tests.test_sweep import _assert_intact, _wait_for_runs
@@ -27,22 +30,26 @@ from tests.test_sweep import _assert_intact, _wait_for_runs
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
+#: Two units (graph optimisation is a session option, so each value loads its own model), two repeats each.
 GRID = {
     "name": "ray-grid",
     "engines": [{"engine": "piper", "knobs": {"deterministic": True},
-                 "grid": {"graph_optimization": ["basic", "all"], "length_scale": [1.0, 1.2]}}],
+                 "grid": {"graph_optimization": ["basic", "all"], "length_scale": [1.0]}}],
     "texts": {"inline": ["Turn left here."]},
     "repeats": 2,
     "warmup": 1,
 }
+GRID_RUNS = 4
 RAY2 = ExecutorChoice("ray", workers=2)
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+def local_ray() -> Iterator[str]:
+    """The executor's own start of a local instance (what ``--executor ray`` does without an address); yields
+    the address a separate driver process joins it by."""
+    assert connect(RAY2), "no Ray may be running in the test process before this module"
     try:
-        yield
+        yield str(ray.get_runtime_context().gcs_address)
     finally:
         ray.shutdown()
 
@@ -52,30 +59,31 @@ def _measured_keys(store: ResultsStore) -> list[str]:
     return [str(store.load_run(r).annotations["sweep_run_key"]) for r in runs.loc[~runs["warmup"], "run_id"]]
 
 
-def test_ray_sweep_stores_the_same_keys_as_local_and_resumes_across_executors(local_ray: None,
+def test_ray_sweep_stores_the_same_keys_as_local_and_resumes_across_executors(local_ray: str,
                                                                                tmp_path: Path) -> None:
     local_store, ray_store = ResultsStore(tmp_path / "local"), ResultsStore(tmp_path / "ray")
-    assert run_sweep(spec_from_mapping(GRID), local_store).completed == 8
+    half = GRID_RUNS // 2
+    assert run_sweep(spec_from_mapping(GRID), local_store).completed == GRID_RUNS
     # half on the local executor, the rest on Ray: only the missing repeats run there
     first = run_sweep(spec_from_mapping({**GRID, "repeats": 1}), ray_store)
-    assert (first.ran, first.executor) == (4, "local")
+    assert (first.ran, first.executor) == (half, "local")
     rest = run_sweep(spec_from_mapping(GRID), ray_store, executor=RAY2)
-    assert (rest.already_done, rest.ran, rest.errors, rest.failure) == (4, 4, 0, "")
+    assert (rest.already_done, rest.ran, rest.errors, rest.failure) == (half, half, 0, "")
     assert completed_keys(ray_store, "ray-grid") == completed_keys(local_store, "ray-grid")
     keys = _measured_keys(ray_store)
-    assert len(keys) == len(set(keys)) == 8
+    assert len(keys) == len(set(keys)) == GRID_RUNS
     runs = sweep_runs_dataframe(ray_store, "ray-grid")
     on_ray = runs[runs["executor"] == "ray"]
-    assert len(on_ray) == 4 and on_ray["worker"].str.len().gt(0).all() and on_ray["node"].str.len().gt(0).all()
+    assert len(on_ray) == half and on_ray["worker"].str.len().gt(0).all() and on_ray["node"].str.len().gt(0).all()
     record = ray_store.load_run(str(on_ray["run_id"].iloc[0]))
     assert {"placement_node", "placement_worker", "placement_pid"} <= set(record.annotations)
     assert int(record.annotations["placement_pid"]) != os.getpid()  # it really ran in a Ray worker
-    assert sum(rest.per_worker.values()) == 4
+    assert sum(rest.per_worker.values()) == half
 
 
-def test_a_worker_killed_mid_unit_is_retried_without_duplicates(local_ray: None, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_unit_is_retried_without_duplicates(local_ray: str, tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "kill")
-    spec = spec_from_mapping({**GRID, "name": "ray-kill", "repeats": 3,
+    spec = spec_from_mapping({**GRID, "name": "ray-kill",
                               "engines": [{**GRID["engines"][0], "grid": {"length_scale": [1.0, 1.2]}}]})
     killed: list[str] = []
 
@@ -86,21 +94,21 @@ def test_a_worker_killed_mid_unit_is_retried_without_duplicates(local_ray: None,
             os.kill(int(killed[0]), signal.SIGKILL)
 
     outcome = run_sweep(spec, store, progress=kill_once, executor=ExecutorChoice("ray", workers=1))
-    assert killed and outcome.failure == "" and outcome.completed == outcome.total == 6
+    assert killed and outcome.failure == "" and outcome.completed == outcome.total == 4
     keys = _measured_keys(store)
-    assert len(keys) == len(set(keys)) == 6
+    assert len(keys) == len(set(keys)) == 4
     pids = {store.load_run(r).annotations["placement_pid"] for r in sweep_runs_dataframe(store, "ray-kill")["run_id"]}
     assert killed[0] in pids and len(pids) == 2  # the rest ran on the replacement worker
     _assert_intact(store.db_path)
 
 
-def test_unsatisfiable_resources_are_refused_and_nothing_stored_is_lost(local_ray: None, tmp_path: Path) -> None:
+def test_unsatisfiable_resources_are_refused_and_nothing_stored_is_lost(local_ray: str, tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "res")
     run_sweep(spec_from_mapping({**GRID, "repeats": 1}), store)
     before = completed_keys(store, "ray-grid")
     with pytest.raises(InputError, match="no Ray node can give .* CPU 64"):
         run_sweep(spec_from_mapping(GRID), store, executor=ExecutorChoice("ray", cpus_per_worker=64))
-    assert completed_keys(store, "ray-grid") == before and len(before) == 4
+    assert completed_keys(store, "ray-grid") == before and len(before) == GRID_RUNS // 2
 
 
 def _env() -> dict[str, str]:
@@ -113,29 +121,33 @@ def _cli(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
                           text=True, timeout=180)
 
 
-def test_a_driver_killed_mid_sweep_resumes_with_nothing_lost_or_doubled(local_ray: None, tmp_path: Path) -> None:
+def test_a_driver_killed_mid_sweep_resumes_with_nothing_lost_or_doubled(local_ray: str, tmp_path: Path) -> None:
+    import yaml
+
+    # One unit, 8 runs: the driver is killed after 2 are stored, well before it could finish.
+    spec = {"name": "driver", "engines": [{"engine": "piper", "knobs": {"deterministic": True},
+                                           "grid": {"length_scale": [1.0, 1.1]}}],
+            "texts": {"inline": ["Turn left here."]}, "repeats": 4}
     spec_file = tmp_path / "driver.yaml"
-    spec_file.write_text("name: driver\nengines:\n  - engine: piper\n    knobs: {deterministic: true}\n"
-                         "    grid: {length_scale: [1.0, 1.1]}\ntexts: {inline: [Turn left here.]}\nrepeats: 6\n")
+    spec_file.write_text(yaml.safe_dump(spec))
     data_dir = tmp_path / "data"
+    # A real driver process on this module's Ray (joined by host:port), as a driver on a cluster would be.
     process = subprocess.Popen(
         [sys.executable, "-m", "profiling", "sweep", str(spec_file), "--data-dir", str(data_dir), "--no-progress",
-         "--executor", "ray"], cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--executor", "ray", "--address", local_ray], cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     _wait_for_runs(data_dir / "runs.sqlite", at_least=2, process=process, limit_s=240)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     store = ResultsStore(data_dir)
     before = completed_keys(store, "driver")
-    assert 2 <= len(before) < 12
+    assert 2 <= len(before) < 8
     _assert_intact(store.db_path)
-    outcome = run_sweep(spec_from_mapping({"name": "driver", "engines": [{"engine": "piper", "knobs": {
-        "deterministic": True}, "grid": {"length_scale": [1.0, 1.1]}}], "texts": {"inline": ["Turn left here."]},
-        "repeats": 6}), store, executor=ExecutorChoice("ray"))
-    assert outcome.already_done == len(before) and outcome.completed == 12
+    outcome = run_sweep(spec_from_mapping(spec), store, executor=ExecutorChoice("ray"))
+    assert outcome.already_done == len(before) and outcome.completed == 8
     keys = _measured_keys(store)
-    assert len(keys) == len(set(keys)) == 12 and before <= completed_keys(store, "driver")
-    time.sleep(1)
+    assert len(keys) == len(set(keys)) == 8 and before <= completed_keys(store, "driver")
 
 
 @pytest.mark.parametrize(("address", "message"), [
@@ -161,7 +173,7 @@ def test_ray_missing_is_listed_unavailable_with_its_install_hint(tmp_path: Path)
     assert not (tmp_path / "runs.sqlite").exists() or ResultsStore(tmp_path).count_runs() == 0
 
 
-def test_sweeps_tab_runs_a_sweep_on_ray_and_shows_runs_per_worker(local_ray: None, tmp_path: Path) -> None:
+def test_sweeps_tab_runs_a_sweep_on_ray_and_shows_runs_per_worker(local_ray: str, tmp_path: Path) -> None:
     import threading
 
     import yaml
@@ -173,6 +185,7 @@ def test_sweeps_tab_runs_a_sweep_on_ray_and_shows_runs_per_worker(local_ray: Non
     ctx = DashboardContext(ResultsStore(tmp_path / "tab"))
     text = yaml.safe_dump({**GRID, "name": "tab-ray", "reference": {"graph_optimization": "all", "length_scale": 1.0}})
     status = run_sweep_text(ctx, text, threading.Event(), executor="ray", workers=2)
-    assert "Sweep finished" in status and "8/8 runs stored" in status and "Runs per worker (ray)" in status, status
+    assert "Sweep finished" in status and f"{GRID_RUNS}/{GRID_RUNS} runs stored" in status, status
+    assert "Runs per worker (ray)" in status, status
     view = sweep_view(ctx, "tab-ray")
     assert "Runs per worker: ray" in view[0]
