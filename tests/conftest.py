@@ -80,11 +80,29 @@ def _cpu_turn(alone: bool) -> Iterator[None]:
             fcntl.flock(gate, fcntl.LOCK_UN)
 
 
+def _alone(item: pytest.Item) -> bool:
+    return item.get_closest_marker("alone") is not None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Set-up, call and tear-down of a test (module fixtures included) inside its turn on the CPUs: a test that
-    compares timings (marked ``alone``) never shares the two cores with another worker's test."""
-    with _cpu_turn(item.get_closest_marker("alone") is not None):
+    """An ordinary test holds its shared turn on the CPUs through set-up, call and tear-down (module fixtures
+    included), so an ``alone`` test never runs beside any part of it."""
+    if _alone(item):
+        yield
+        return
+    with _cpu_turn(alone=False):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test that compares timings (marked ``alone``) has the two cores to itself for its call only: its set-up
+    (loading a model, say) times nothing, and runs beside the other worker's tests."""
+    if not _alone(item):
+        yield
+        return
+    with _cpu_turn(alone=True):
         yield
 
 
