@@ -19,6 +19,7 @@ from engines.validation import resolve_settings  # noqa: E402
 from profiling.core.records import RunMode, RunStatus  # noqa: E402
 from profiling.run.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
 from profiling.store.results import ResultsStore  # noqa: E402
+from tests.cli_in_process import run_main  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
@@ -135,13 +136,15 @@ def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_bench_runs_and_refuses_in_one_line(tmp_path: Path) -> None:
+def test_cli_bench_runs_and_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok = cli("--knob", "weights=random-tiny", "--knob", "nfe_step=2", "--knob", "torch_threads=1", "--text", TEXT,
              "--repeats", "1", "--warmup", "0", "--no-progress", data_dir=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "RANDOM WEIGHTS" in ok.stdout and "ode_solve" in ok.stdout and "vocoder_decode" in ok.stdout
-    refused = cli("--knob", "weights=random-tiny", "--knob", "vocoder_precision=fp16", "--text", TEXT,
-                  "--repeats", "1", "--warmup", "0", "--no-progress", data_dir=tmp_path)
+    # The refusal takes the same main() in this process: a second interpreter would import torch and f5 again.
+    refused = run_main("bench", "--engine", "f5", "--knob", "weights=random-tiny", "--knob", "vocoder_precision=fp16",
+                       "--text", TEXT, "--repeats", "1", "--warmup", "0", "--no-progress", "--data-dir", str(tmp_path),
+                       capsys=capsys)
     assert refused.returncode == 2
     assert refused.stderr.strip().count("\n") == 0 and "float16" in refused.stderr
     assert "Traceback" not in refused.stderr

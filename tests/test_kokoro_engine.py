@@ -20,6 +20,7 @@ from engines.errors import InputError, LoadError  # noqa: E402
 from engines.kokoro import weights  # noqa: E402
 from engines.kokoro.engine import KokoroEngine  # noqa: E402
 from profiling.core.timer import StageTimer  # noqa: E402
+from tests.cli_in_process import run_main  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
@@ -124,11 +125,13 @@ def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_cli_bench_runs_and_a_bad_knob_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_cli_bench_runs_and_a_bad_knob_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok = _cli("--text", "Hello from Kokoro.", data_dir=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "model_inference" in ok.stdout and "RTF median" in ok.stdout
-    bad = _cli("--text", "Hello.", "--knob", "voice=nobody", data_dir=tmp_path)
+    # The refusal takes the same main() in this process (no second interpreter start-up and imports).
+    bad = run_main("bench", "--engine", "kokoro", "--repeats", "1", "--warmup", "0", "--no-progress", "--data-dir",
+                   str(tmp_path), "--text", "Hello.", "--knob", "voice=nobody", capsys=capsys)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "voice" in bad.stderr
 

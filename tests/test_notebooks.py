@@ -24,12 +24,18 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 #: Which engines each notebook's default parameters ask for beside Piper.
 TORCH_BY_NOTEBOOK = {"rtf_engines_precisions": ("f5",), "precision_quality": ("f5",)}
+#: F5's tiny model at 2 flow steps (the notebooks' 4 doubled its synthesis time, bf16 on the CPU the slowest).
+TINY_TORCH_KNOBS = 'TORCH_KNOBS = {"xtts": {"weights": "random-tiny"}, "f5": {"weights": "random-tiny", "nfe_step": 2}}'
 #: Smaller than the defaults so the suite stays short on 2 shared cores (injected after the parameters cell,
 #: as papermill does); every code path still runs: several configurations, both precisions, WER, plots.
+#: Timed per cell (2026-12-06): the sweep cells are most of a notebook (kernel start <1 s, imports 1-4 s, F5's
+#: import and load 6-7 s); Kokoro's runs on a Harvard sentence took 3-4 s each, so precision_quality runs one
+#: Kokoro configuration (still beside Piper's two in the WER Pareto) and no warm-up runs.
 TEST_PARAMETERS = {
-    "rtf_engines_precisions": 'TEXTS = ["Turn left here."]\nREPEATS = 2\nWARMUP = 0',
+    "rtf_engines_precisions": f'TEXTS = ["Turn left here."]\nREPEATS = 2\nWARMUP = 0\n{TINY_TORCH_KNOBS}',
     "streaming_latency_chunking": "REPEATS = 1\nFIRST_CHUNK_MAX_CHARS = [20, 80]",
-    "precision_quality": 'N_SENTENCES = 1\nREPEATS = 1\nPIPER_GRID = {"length_scale": [1.0, 1.3]}',
+    "precision_quality": 'N_SENTENCES = 1\nREPEATS = 1\nWARMUP = 0\nPIPER_GRID = {"length_scale": [1.0, 1.3]}\n'
+                         f'KOKORO_GRID = {{"speed": [1.0]}}\n{TINY_TORCH_KNOBS}',
     "serving_capacity": 'RATES = [2.0]\nDURATION_S = 1.5\nTEXT_SET = "short"\n'
                         'NULL_RATES = [10.0]\nNULL_DURATION_S = 0.5',
 }
