@@ -25,3 +25,9 @@ def run_main(*args: str, capsys: pytest.CaptureFixture[str]) -> Ran:
         code = int(exit_.code or 0)
     out, err = capsys.readouterr()
     return Ran(code, out, err)
+
+
+def in_process(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit code and stderr: what a refusal test reads."""
+    ran = run_main(*args, capsys=capsys)
+    return ran.returncode, ran.stderr

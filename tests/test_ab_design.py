@@ -18,7 +18,7 @@ from profiling.analysis.paired import paired_estimate, settled, signed_rank_crit
 from profiling.run.ab import AbRequest, run_ab
 from profiling.run.ab_design import AFTER_SWITCH, AbDesign
 from profiling.store.results import ResultsStore
-from tests.cli_run import in_process, run_main
+from tests.cli_in_process import in_process, run_main
 
 TEXT = "Turn left here."
 FOX = "The quick brown fox jumps over the lazy dog."
@@ -200,8 +200,8 @@ def test_cli_states_design_sensitivity_and_switch_penalty(
     result = run_main("ab", "--knob", "deterministic=true", "--a", "intra_op_threads=1", "--b", "intra_op_threads=2",
                       "--pairs", "3", "--text", TEXT, "--no-progress", "--data-dir", str(isolated_data_dir),
                       capsys=capsys)
-    assert result.code == 0, result.err
-    out = result.out
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     assert "design: blocks" in out and "smallest detectable difference (synth_s, 3 pairs)" in out
     assert "model switch penalty" in out and "machine during the runs" in out and "outlier pairs" in out
 

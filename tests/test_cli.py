@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from profiling.store.results import ResultsStore
-from tests.cli_run import in_process
+from tests.cli_in_process import in_process
 from tests.conftest import REPO_ROOT
 
 
@@ -90,7 +90,7 @@ def test_engines_lists_availability_and_knobs(tmp_path: Path) -> None:
 
 
 def test_text_file_with_a_nul_is_refused_and_nothing_stored(tmp_path: Path) -> None:
-    """A refusal through the real process (the others run ``main`` in this one: tests/cli_run.py)."""
+    """A refusal through the real process (the others run ``main`` in this one: tests/cli_in_process.py)."""
     text_file = tmp_path / "speech.txt"
     text_file.write_bytes(b"Hello\x00there.")
     result = cli("bench", "--no-progress", "--text-file", str(text_file), data_dir=tmp_path / "store")

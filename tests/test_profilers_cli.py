@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from profiling.store.results import ResultsStore
-from tests.cli_run import in_process
+from tests.cli_in_process import in_process
 from tests.conftest import REPO_ROOT
 
 
