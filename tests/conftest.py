@@ -7,11 +7,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.dashboard_server import DashboardServer, running_dashboard
+from tests import chromium
+from tests.dashboard_server import DEFAULT, DashboardServer, DashboardServers
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -124,14 +125,21 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
-    """The real dashboard (``python app.py``) on a free port with its own store, one per test module.
+@pytest.fixture(scope="session")
+def dashboards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServers]:
+    """The real dashboards (``python app.py``) of this session (one per xdist worker), one per launch settings."""
+    servers = DashboardServers(tmp_path_factory.mktemp("dashboards"))
+    try:
+        yield servers
+    finally:
+        servers.close()
 
-    A module that needs another set-up (a text limit, hidden packages) defines its own ``server``.
-    """
-    with running_dashboard(tmp_path_factory.mktemp("dashboard")) as running:
-        yield running
+
+@pytest.fixture(scope="module")
+def server(dashboards: DashboardServers) -> DashboardServer:
+    """The session's default dashboard, shared by every module that takes it: its store holds other modules' runs,
+    so a test counts only its own. A module that needs other settings asks ``dashboards`` for them."""
+    return dashboards.get(DEFAULT)
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +147,13 @@ def client(server: DashboardServer) -> Client:
     from gradio_client import Client
 
     return Client(server.url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session (one per xdist worker); tests open and close their own pages."""
+    reason = chromium.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with chromium.launched_chromium() as launched:
+        yield launched

@@ -3,6 +3,10 @@
 ``hidden_packages`` starts the server as if those packages were not installed (a
 ``sitecustomize`` on its PYTHONPATH makes them unimportable), so the unavailable-engine
 path is exercised even on a machine that has every extra.
+
+A start costs 8-30 s on a busy 2-core machine, so :class:`DashboardServers` keeps one server per launch settings
+for the whole pytest session (one per xdist worker). Modules on a shared server count only what they stored
+themselves (before/after differences, or their own ids), never the whole store.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +50,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """What ``python app.py`` is started with; servers are shared between modules that ask for equal settings."""
+
+    max_chars: int | None = None
+    hidden_packages: tuple[str, ...] = ()
+
+
+#: ``python app.py`` as a user starts it.
+DEFAULT = LaunchSettings()
+SHORT_MAX_CHARS = 300
+#: A short text limit and F5 missing, so that one engine is always unavailable (test_dashboard, test_browser).
+LIMITED_NO_F5 = LaunchSettings(max_chars=SHORT_MAX_CHARS, hidden_packages=("f5_tts",))
 
 
 @dataclass(frozen=True)
@@ -104,3 +123,28 @@ def running_dashboard(
         yield server
     finally:
         stop_process(process)
+
+
+class DashboardServers:
+    """The running dashboards of one pytest session, one per :class:`LaunchSettings`, each with its own store under
+    ``root``; started on first use and stopped together by :meth:`close`."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._stack = ExitStack()
+        self._running: dict[LaunchSettings, DashboardServer] = {}
+        self._started = 0
+
+    def get(self, settings: LaunchSettings = DEFAULT) -> DashboardServer:
+        server = self._running.get(settings)
+        if server is None or not server.alive():  # one module's crash must not fail the next module's tests
+            self._started += 1
+            data_dir = self._root / f"dashboard-{self._started}"
+            server = self._stack.enter_context(running_dashboard(data_dir, settings.max_chars,
+                                                                 settings.hidden_packages))
+            self._running[settings] = server
+        return server
+
+    def close(self) -> None:
+        self._stack.close()
+        self._running.clear()

@@ -1,57 +1,28 @@
 """A real Chromium (Debian's, through Playwright) clicks Synthesize and sees the results.
 
-Never runs ``playwright install``: it drives /usr/bin/chromium. Set TTSPERF_SCREENSHOT_DIR
-to keep screenshots of the page.
+The session's browser and its dashboard with F5 hidden (shared with test_dashboard: a test counts only its own
+runs). Never runs ``playwright install``: see tests/chromium.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from engines.registry import list_engines
 from profiling.store.results import ResultsStore
-from tests.dashboard_server import DashboardServer, running_dashboard
+from tests.chromium import TIMEOUT_MS, screenshot
+from tests.dashboard_server import LIMITED_NO_F5, DashboardServer, DashboardServers
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("TTSPERF_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-TIMEOUT_MS = 90_000
-HIDDEN = ("torch",)
+HIDDEN = LIMITED_NO_F5.hidden_packages
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
-    # torch hidden: the torch engines show as not installed, and the server starts fast.
-    with running_dashboard(tmp_path_factory.mktemp("browser-data"), hidden_packages=HIDDEN) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no chromium at {CHROMIUM} (install the chromium package)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _screenshot(page: object, name: str) -> None:
-    directory = os.environ.get("TTSPERF_SCREENSHOT_DIR")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / name), full_page=True)  # type: ignore[attr-defined]
+def server(dashboards: DashboardServers) -> DashboardServer:
+    return dashboards.get(LIMITED_NO_F5)
 
 
 def test_click_synthesize_shows_plot_audio_and_stores_runs(server: DashboardServer, browser: object) -> None:
@@ -76,7 +47,7 @@ def test_click_synthesize_shows_plot_audio_and_stores_runs(server: DashboardServ
     assert "model_inference" in page.locator("#synth-stage-table").inner_text()
     assert "2 measured + 1 warm-up" in status.inner_text()
     assert ResultsStore(server.data_dir).count_runs() == before + 3
-    _screenshot(page, "dashboard.png")
+    screenshot(page, "dashboard.png")
 
     page.locator("#synth-text textarea").fill("")
     page.locator("#synth-run").click()
@@ -84,13 +55,13 @@ def test_click_synthesize_shows_plot_audio_and_stores_runs(server: DashboardServ
     assert "Error" in status.inner_text()
     assert "Traceback" not in page.content()
     assert ResultsStore(server.data_dir).count_runs() == before + 3
-    _screenshot(page, "dashboard-error.png")
+    screenshot(page, "dashboard-error.png")
     page.close()
 
 
 def test_selecting_an_unavailable_engine_shows_its_install_hint(server: DashboardServer, browser: object) -> None:
     missing = [s for s in list_engines() if not s.available or set(HIDDEN) & set(s.entry.requires)]
-    assert missing, "hiding torch should leave an engine unavailable"
+    assert missing, "hiding F5 should leave an engine unavailable"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(server.url)

@@ -12,20 +12,21 @@ from gradio_client import Client
 
 from profiling.store.load import LoadStore
 from profiling.store.results import ResultsStore
+from tests.chromium import TIMEOUT_MS, screenshot
 from tests.dashboard_server import DashboardServer, running_dashboard
-from tests.test_browser import TIMEOUT_MS, _screenshot, browser  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    # Its own server: the History tab must start empty and a load test alone must fill it (not the shared store).
     with running_dashboard(tmp_path_factory.mktemp("browser-history"), hidden_packages=("torch",)) as running:
         yield running
 
 
 def test_a_load_test_shows_in_history_reopens_and_its_trace_downloads(
-    server: DashboardServer, browser: object  # noqa: F811 (the fixture imported above)
+    server: DashboardServer, browser: object
 ) -> None:
     from playwright.sync_api import expect
 
@@ -56,11 +57,11 @@ def test_a_load_test_shows_in_history_reopens_and_its_trace_downloads(
     page.locator("#history-load-latency .js-plotly-plot").wait_for(state="visible")
     assert test_id in page.locator("#history-load-status").inner_text()
     assert "10/s" in page.locator("#history-load-table").inner_text()
-    _screenshot(page, "history-load-test.png")
+    screenshot(page, "history-load-test.png")
     page.close()
 
 
-def test_a_reload_after_a_synthesis_shows_the_new_run(server: DashboardServer, browser: object) -> None:  # noqa: F811
+def test_a_reload_after_a_synthesis_shows_the_new_run(server: DashboardServer, browser: object) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(server.url)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from gradio_client import Client
 
 from engines.base import SynthesisSettings
 from engines.errors import InputError
@@ -28,6 +29,7 @@ from profiling.analysis.pareto import pareto_front
 from profiling.run.runner import BenchRequest, EnginePool, run_bench
 from profiling.store.results import ResultsStore
 from tests.conftest import REPO_ROOT
+from tests.dashboard_server import DashboardServer
 
 
 def test_bootstrap_interval_brackets_the_median_and_narrows_with_more_data() -> None:
@@ -170,50 +172,50 @@ warmup: 0
 """
 
 
-def test_compare_and_history_tabs(tmp_path: Path) -> None:
+def test_compare_and_history_tabs(server: DashboardServer, client: Client) -> None:
+    """On the session's shared dashboard: the sweeps are this test's own; every count is of what it stored."""
     import time
 
-    from gradio_client import Client
+    from profiling.store.sweeps import sweep_configs_dataframe, sweep_runs_dataframe
 
-    from tests.dashboard_server import running_dashboard
+    status = client.predict(QUICK_SWEEP, api_name="/run_sweep")
+    assert "Sweep finished" in status and "4/4 runs stored" in status, status
+    again = client.predict(QUICK_SWEEP, api_name="/run_sweep")
+    assert "4 from earlier attempts, 0 now" in again  # resumes: nothing runs twice
 
-    with running_dashboard(tmp_path / "ui-data") as server:
-        client = Client(server.url, verbose=False)
-        status = client.predict(QUICK_SWEEP, api_name="/run_sweep")
-        assert "Sweep finished" in status and "4/4 runs stored" in status, status
-        again = client.predict(QUICK_SWEEP, api_name="/run_sweep")
-        assert "4 from earlier attempts, 0 now" in again  # resumes: nothing runs twice
+    view = client.predict("ui-sweep", False, api_name="/sweep_view")
+    assert "4 measured runs over 2 configurations" in view[0]
+    assert len(view[1]["data"]) == 2  # per-config table
+    assert view[2]["data"] and "length_scale=1.2" in str(view[2]["data"])  # ratio vs reference
+    assert all(figure is not None for figure in view[3:])  # box, length, ttfa, stages, pareto
 
-        view = client.predict("ui-sweep", False, api_name="/sweep_view")
-        assert "4 measured runs over 2 configurations" in view[0]
-        assert len(view[1]["data"]) == 2  # per-config table
-        assert view[2]["data"] and "length_scale=1.2" in str(view[2]["data"])  # ratio vs reference
-        assert all(figure is not None for figure in view[3:])  # box, length, ttfa, stages, pareto
+    store = ResultsStore(server.data_dir)
+    keys = dict(zip(*sweep_configs_dataframe(store, "ui-sweep")[["label", "config_key"]].T.values, strict=True))
+    base = f"sweep:ui-sweep/{keys['piper fp32 length_scale=1.0']}"
+    other = f"sweep:ui-sweep/{keys['piper fp32 length_scale=1.2']}"
+    compared = client.predict(base, other, "1000%", api_name="/compare_groups")
+    assert "gate passed" in compared[0] and compared[1]["data"]
+    bad = client.predict("no-such-group", other, "5%", api_name="/compare_groups")
+    assert bad[0].startswith("**Error:**") and "no runs match" in bad[0]
 
-        store = ResultsStore(server.data_dir)
-        from profiling.store.sweeps import sweep_configs_dataframe
+    # the shared store holds other modules' runs: the sweep's own four, exported by a filter on its name
+    sweep_ids = set(sweep_runs_dataframe(store, "ui-sweep")["run_id"])
+    for endpoint, suffix in (("/export_csv", ".csv"), ("/export_parquet", ".parquet")):
+        path, message = client.predict("all", "all", "ui-sweep", api_name=endpoint)
+        assert Path(path).suffix == suffix and "Exported" in message
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        assert len(frame) == 4 and set(frame["run_id"]) == sweep_ids
+    everything = pd.read_csv(client.predict("all", "all", "", api_name="/export_csv")[0])
+    assert sweep_ids <= set(everything["run_id"]) <= set(store.runs_dataframe()["run_id"])
 
-        keys = dict(zip(*sweep_configs_dataframe(store, "ui-sweep")[["label", "config_key"]].T.values, strict=True))
-        base = f"sweep:ui-sweep/{keys['piper fp32 length_scale=1.0']}"
-        other = f"sweep:ui-sweep/{keys['piper fp32 length_scale=1.2']}"
-        compared = client.predict(base, other, "1000%", api_name="/compare_groups")
-        assert "gate passed" in compared[0] and compared[1]["data"]
-        bad = client.predict("no-such-group", other, "5%", api_name="/compare_groups")
-        assert bad[0].startswith("**Error:**") and "no runs match" in bad[0]
-
-        for endpoint, suffix in (("/export_csv", ".csv"), ("/export_parquet", ".parquet")):
-            path, message = client.predict("all", "all", "", api_name=endpoint)
-            assert Path(path).suffix == suffix and "Exported" in message
-            frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-            assert len(frame) == 4 and set(frame["run_id"]) == set(store.runs_dataframe()["run_id"])
-
-        # cancel lands while the sweep runs; what finished is kept
-        job = client.submit(LONG_SWEEP, api_name="/run_sweep")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and store.count_runs() < 6:
-            time.sleep(0.1)
-        assert "Cancelling" in client.predict(api_name="/cancel_sweep")
-        cancelled = job.result(timeout=120)
-        assert "Sweep cancelled" in cancelled, cancelled
-        stored = store.count_runs() - 4
-        assert 2 <= stored < 120 and f"{stored}/120 runs stored" in cancelled  # 4 configs x 3 texts x 10
+    # cancel lands while the sweep runs; what finished is kept
+    before = store.count_runs()
+    job = client.submit(LONG_SWEEP, api_name="/run_sweep")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and store.count_runs() < before + 2:
+        time.sleep(0.1)
+    assert "Cancelling" in client.predict(api_name="/cancel_sweep")
+    cancelled = job.result(timeout=120)
+    assert "Sweep cancelled" in cancelled, cancelled
+    stored = store.count_runs() - before
+    assert 2 <= stored < 120 and f"{stored}/120 runs stored" in cancelled  # 4 configs x 3 texts x 10

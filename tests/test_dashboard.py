@@ -1,14 +1,13 @@
 """The dashboard as a user's program sees it: a real server, driven through gradio_client.
 
-One server per module (subprocess, free port, its own results store); Piper with
-repeats=1 warm-up=0 and deterministic noise keeps every call well under a second.
+The session's server with a short text limit and F5 hidden (shared with test_browser: a test counts only the
+runs it stored); Piper with repeats=1 warm-up=0 and deterministic noise keeps every call well under a second.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,21 @@ from dashboard.messages import ERROR_PREFIX, OK_PREFIX
 from engines.piper_engine import PIPER_CAPABILITIES
 from engines.registry import capabilities, engine_names, get_entry, list_engines
 from profiling.store.results import ResultsStore
-from tests.dashboard_server import DashboardServer, running_dashboard
+from tests.dashboard_server import LIMITED_NO_F5, SHORT_MAX_CHARS, DashboardServer, DashboardServers
 
-MAX_CHARS = 300
+MAX_CHARS = SHORT_MAX_CHARS
 #: The server runs as if F5's package were missing, so one engine is always unavailable.
-HIDDEN = "f5_tts"
+(HIDDEN,) = LIMITED_NO_F5.hidden_packages
 TEXT = "The lab measures speech synthesis. Every stage is timed."
+SHORT_TEXT = "Turn left here."
 
 # Output order of both run endpoints (dashboard.synthesize_tab.Outputs).
 STATUS, BANNER, AUDIO, SUMMARY, STAGE_PLOT, RTF_PLOT, TTFA_PLOT, STAGES, DETAILS, GPU_PLOT, TRACE = range(11)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
-    with running_dashboard(
-        tmp_path_factory.mktemp("dashboard-data"), max_chars=MAX_CHARS, hidden_packages=(HIDDEN,)
-    ) as running:
-        yield running
+def server(dashboards: DashboardServers) -> DashboardServer:
+    return dashboards.get(LIMITED_NO_F5)
 
 
 def stored_runs(server: DashboardServer) -> int:
@@ -389,11 +386,14 @@ def test_voice_conversion_section_converts_and_refuses_bad_knobs(server: Dashboa
     note = next(c for c in client.config["components"] if c["props"].get("elem_id") == "synth-convert-note")
     assert note["props"]["value"].startswith("No conversion")
     before = stored_runs(server)
+    # The cost here is the server's first conversion importing transformers (HuBERT) and librosa's resampler,
+    # not the models (random-tiny: a narrow v2 synthesizer, a one-layer HuBERT); a short text keeps the rest small.
     tiny = {"weights": "random-tiny", "f0_method": "pm"}
-    for result in (synth_json(client, convert="rvc", convert_knobs=tiny),
-                   client.predict(text=TEXT, repeats=1, warmup=0, piper__deterministic=True, convert="rvc",
-                                  convert_rvc__weights="random-tiny", convert_rvc__f0_method="pm",
-                                  convert_rvc__pitch=5, api_name="/synthesize")):
+    converted = (synth_json(client, text=SHORT_TEXT, convert="rvc", convert_knobs=tiny),
+                 client.predict(text=SHORT_TEXT, repeats=1, warmup=0, piper__deterministic=True, convert="rvc",
+                                convert_rvc__weights="random-tiny", convert_rvc__f0_method="pm",
+                                convert_rvc__pitch=5, api_name="/synthesize"))
+    for result in converted:
         assert_ok(result)
         rows = {row[0]: row for row in result[STAGES]["data"]}
         assert "model_inference" in rows and "rvc" in rows and any(name.endswith("synthesizer") for name in rows)
@@ -401,8 +401,7 @@ def test_voice_conversion_section_converts_and_refuses_bad_knobs(server: Dashboa
         assert "RANDOM WEIGHTS" in result[BANNER]  # the converted audio is noise
         _, rate = soundfile.read(result[AUDIO], dtype="float32")
         assert rate == 40_000
-    records = [ResultsStore(server.data_dir).load_batch(r)[0] for r in (
-        ResultsStore(server.data_dir).runs_dataframe()["batch_id"].iloc[-2:])]
+    records = [ResultsStore(server.data_dir).load_batch(result[DETAILS]["batch_id"])[0] for result in converted]
     assert [r.conversion.knobs["pitch"] for r in records if r.conversion] == [0, 5]
     assert stored_runs(server) == before + 2
     for knobs, message in (({**tiny, "pitch": 99}, "above its maximum 24"), ({"bogus": 1}, "unknown knob 'bogus'")):

@@ -12,14 +12,15 @@ from gradio_client import Client
 
 from profiling.store.results import ResultsStore
 from profiling.store.sweeps import list_sweeps, sweep_runs_dataframe
+from tests.chromium import TIMEOUT_MS, screenshot
 from tests.dashboard_server import DashboardServer, running_dashboard
-from tests.test_browser import TIMEOUT_MS, _screenshot, browser  # noqa: F401  (browser: a fixture)
 
 PLACEHOLDER_HEADERS = ["1", "2", "3"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    # Its own server: a newcomer's store is empty (the shared ones hold other modules' runs).
     with running_dashboard(tmp_path_factory.mktemp("newcomer"), hidden_packages=("torch",)) as running:
         yield running
 
@@ -84,13 +85,14 @@ def test_one_click_example_sweep_fills_compare_and_history(server: DashboardServ
 
 @pytest.fixture()
 def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    # A second empty store: the module's server holds the example sweep once the API test has run it.
     with running_dashboard(tmp_path_factory.mktemp("newcomer-browser"), hidden_packages=("torch",)) as running:
         yield running
 
 
 @pytest.mark.browser
 def test_a_newcomer_clicks_the_example_sweep_and_sees_results(
-    fresh_server: DashboardServer, browser: object  # noqa: F811 (the fixture imported above)
+    fresh_server: DashboardServer, browser: object
 ) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page.set_default_timeout(TIMEOUT_MS * 2)
@@ -99,10 +101,10 @@ def test_a_newcomer_clicks_the_example_sweep_and_sees_results(
     button = page.locator("#compare-example-sweep")
     button.wait_for(state="visible")
     assert page.locator("#compare-results").is_hidden()
-    _screenshot(page, "newcomer-compare-empty.png")
+    screenshot(page, "newcomer-compare-empty.png")
     button.click()
     page.locator("#compare-box-plot .js-plotly-plot").wait_for(state="visible")
     assert page.locator("#compare-empty").is_hidden()
     assert "graph_optimization" in page.locator("#compare-config-table").inner_text()
-    _screenshot(page, "newcomer-compare-after.png")
+    screenshot(page, "newcomer-compare-after.png")
     page.close()

@@ -26,9 +26,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.chromium import screenshot
 from tests.conftest import REPO_ROOT
 from tests.dashboard_server import free_port
-from tests.test_browser import _screenshot, browser  # noqa: F401  (browser: a fixture)
 from tests.test_notebooks import TEST_PARAMETERS
 
 pytestmark = [
@@ -152,7 +152,7 @@ def _wait_all_ran(page: object, cells: int) -> None:
         arg=cells, timeout=TIMEOUT_MS)
 
 
-def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: object) -> None:  # noqa: F811
+def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: object) -> None:
     started = time.monotonic()
     page = _open(browser, lab, f"{NOTEBOOK}.ipynb")
     code_cells = sum(c.cell_type == "code" for c in nbformat.read(lab.root / f"{NOTEBOOK}.ipynb", 4).cells)
@@ -161,12 +161,12 @@ def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: objec
     output = page.locator(".jp-Notebook .jp-OutputArea-output")
     # Drawn by plotly.js (plotly's JupyterLab renderer) as SVG in the output area.
     plots = page.locator(".jp-Notebook .jp-OutputArea-output .plot-container")
-    _screenshot(page, "jupyterlab.png")
+    screenshot(page, "jupyterlab.png")
     plots.first.wait_for(state="attached")
     assert plots.count() >= 3, "the notebook draws a timeline and the TTFA and RTF plots"
     assert page.locator(".jp-Notebook .jp-OutputArea-output .plot-container svg.main-svg").count() >= 3
     assert "Traceback" not in "\n".join(output.all_inner_texts())
-    _screenshot(page, "jupyterlab.png")
+    screenshot(page, "jupyterlab.png")
 
     # Saved from the page, the notebook on disk has the outputs: plotly figures and no error.
     page.keyboard.press("Control+s")  # type: ignore[attr-defined]
@@ -191,7 +191,7 @@ def test_jupyterlab_runs_a_notebook_and_shows_its_plots(lab: Lab, browser: objec
     print(f"JupyterLab: opened, ran and saved {NOTEBOOK} in {time.monotonic() - started:.1f} s")
 
 
-def test_dashboard_show_renders_inside_jupyterlab(lab: Lab, browser: object) -> None:  # noqa: F811
+def test_dashboard_show_renders_inside_jupyterlab(lab: Lab, browser: object) -> None:
     port = free_port()
     cell = nbformat.v4.new_code_cell(f"import dashboard\napp = dashboard.show(port={port}, height=700)")
     nbformat.write(nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": {
@@ -203,5 +203,5 @@ def test_dashboard_show_renders_inside_jupyterlab(lab: Lab, browser: object) -> 
     # The whole app, served from the kernel: its first tab and its Synthesize button.
     frame.get_by_role("tab", name="Synthesize").wait_for(state="visible")
     frame.locator("#synth-run").wait_for(state="visible")
-    _screenshot(page, "jupyterlab-dashboard.png")
+    screenshot(page, "jupyterlab-dashboard.png")
     page.close()

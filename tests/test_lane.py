@@ -23,10 +23,13 @@ def _interval(runs) -> tuple[datetime, datetime]:  # type: ignore[no-untyped-def
 
 def test_stream_and_synthesis_sent_together_do_not_overlap(server: DashboardServer, client: Client) -> None:
     synthesis = {"engine": "piper", "text": TEXT, "repeats": 4, "warmup": 0, "knobs": {"deterministic": True}}
+    store = ResultsStore(server.data_dir)
+    earlier = set(store.runs_dataframe()["run_id"])  # the shared server's store holds other modules' runs
     stream_job = client.submit(TEXT, api_name="/stream")
     synth_job = client.submit(json.dumps(synthesis), api_name="/synthesize_json")
     stream_job.result(timeout=300), synth_job.result(timeout=300)
-    runs = ResultsStore(server.data_dir).runs_dataframe()
+    runs = store.runs_dataframe()
+    runs = runs[~runs["run_id"].isin(earlier)]
     stream_runs, synth_runs = runs[runs["mode"] == "stream"], runs[runs["mode"] == "batch"]
     assert len(stream_runs) >= 1 and len(synth_runs) == 4
     (a_start, a_end), (b_start, b_end) = _interval(stream_runs), _interval(synth_runs)

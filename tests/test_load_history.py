@@ -112,12 +112,16 @@ def _trace_events(path: object) -> list[dict[str, object]]:
 
 
 def test_history_lists_reopens_and_compare_compares_load_tests(server: DashboardServer, client: Client) -> None:
+    loads = LoadStore(ResultsStore(server.data_dir))
+    earlier = set(loads.tests()["test_id"])  # the shared server's store holds other modules' load tests
     first, second = _dashboard_load(client), _dashboard_load(client)
     assert first[STATUS].startswith(OK_PREFIX) and second[STATUS].startswith(OK_PREFIX), first[STATUS]
     assert any(e.get("cat") == "client.request" for e in _trace_events(first[TRACE]))
-    ids = list(LoadStore(ResultsStore(server.data_dir)).tests()["test_id"])
+    stored = list(loads.tests()["test_id"])
     table = client.predict(api_name="/history_load_tests")[0]
-    assert [row[0] for row in table["data"]] == ids[::-1]  # newest first
+    assert [row[0] for row in table["data"]] == stored[::-1]  # every stored test, newest first
+    ids = [test_id for test_id in stored if test_id not in earlier]  # this test's two, oldest first
+    assert len(ids) == 2
 
     status, capacity, rates, latency, throughput, ttfa, timeline, trace = client.predict(
         ids[0], api_name="/open_load_test")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from gradio_client import Client
 
 from dashboard.messages import ERROR_PREFIX, OK_PREFIX
@@ -21,6 +22,8 @@ def load_test(client: Client, **changes: Any) -> tuple[Any, ...]:
 
 
 def test_load_tab_runs_stores_and_draws_a_test(server: DashboardServer, client: Client) -> None:
+    loads = LoadStore(ResultsStore(server.data_dir))
+    before = len(loads.tests())  # the shared server's store holds other modules' load tests
     result = load_test(client)
     assert result[STATUS].startswith(OK_PREFIX) and "capacity" in result[STATUS], result[STATUS]
     table = result[TABLE]
@@ -28,8 +31,8 @@ def test_load_tab_runs_stores_and_draws_a_test(server: DashboardServer, client: 
     assert all(row[2] > 0 for row in table["data"])  # requests completed at every load
     for index in (LATENCY, THROUGHPUT, TTFA, TIMELINE):
         assert result[index] is not None and "plot" in str(result[index])
-    tests = LoadStore(ResultsStore(server.data_dir)).tests()
-    assert len(tests) == 1 and tests["rates"].iloc[0] == 2
+    tests = loads.tests()
+    assert len(tests) == before + 1 and tests["rates"].iloc[-1] == 2  # the newest: this one, at two loads
 
 
 def test_load_tab_bad_input_is_one_visible_line(server: DashboardServer, client: Client) -> None:
@@ -44,6 +47,8 @@ CAPACITY = 6
 
 
 def test_load_tab_finds_capacity_and_shows_the_search(server: DashboardServer, client: Client) -> None:
+    loads = LoadStore(ResultsStore(server.data_dir))
+    searched = int(loads.tests()["capacity"].notna().sum())
     result = client.predict(kind="null target", engine="piper", workers=1, knobs="", url="", rates="20", users="",
                             duration=0.3, max_requests=50, slo_ms=800, text_set="short", find_capacity=True,
                             min_requests=8, max_steps=2, api_name="/load_test")
@@ -51,8 +56,8 @@ def test_load_tab_finds_capacity_and_shows_the_search(server: DashboardServer, c
     assert "last met" in result[CAPACITY] and result[CAPACITY].count("| met") >= 1, result[CAPACITY]
     header = result[TABLE]["headers"]
     assert {"C100 %", "TTFA tb p95 ms", "gap p99 ms", "503", "good % admitted"} <= set(header)
-    stored = LoadStore(ResultsStore(server.data_dir)).tests()
-    assert stored["capacity"].notna().sum() == 1
+    stored = loads.tests()
+    assert stored["capacity"].notna().sum() == searched + 1 and pd.notna(stored["capacity"].iloc[-1])
 
 
 def test_load_tab_refuses_bad_serving_settings_visibly(server: DashboardServer, client: Client) -> None:

