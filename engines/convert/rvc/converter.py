@@ -91,10 +91,13 @@ class RvcConverter(TorchDevices, Converter):
         tiny = knobs.weights == RANDOM_TINY
         rate = int(knobs.model_sample_rate)
         with hook.stage("import"):  # here, not in the first conversion: resampling and the rms mix use librosa
-            import librosa.feature  # noqa: F401
+            # librosa loads lazily: `import librosa.feature` loads next to nothing, and the first `rms` or `resample`
+            # would pull in numba and scipy.signal (10-20 s here) inside the first conversion's stages.
             import rvc_next.engine.audio.dsp  # noqa: F401
             import rvc_next.engine.features.hubert  # noqa: F401
             import rvc_next.engine.models.synthesizer  # noqa: F401
+            from librosa import resample  # noqa: F401
+            from librosa.feature import rms  # noqa: F401
         with hook.stage("synthesizer_load"):
             if knobs.weights in (RANDOM_FULL, RANDOM_TINY):
                 voice = models.random_voice(knobs.weights, rate, device, half, settings.seed)
