@@ -39,8 +39,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KokoroEngine]:
         yield engine
 
 
-@pytest.mark.alone  # lab and reference timed against each other
-def test_audio_equals_kokoro_onnx_create_and_time_is_within_noise(engine: KokoroEngine) -> None:
+def test_audio_equals_kokoro_onnx_create(engine: KokoroEngine) -> None:
     from kokoro_onnx import Kokoro
 
     reference = Kokoro(str(engine.describe_model()["model_file"]), str(weights.shipped_voices_path()))
@@ -50,6 +49,16 @@ def test_audio_equals_kokoro_onnx_create_and_time_is_within_noise(engine: Kokoro
         assert rate == audio.sample_rate == 24000
         assert audio.samples.shape == expected.shape
         assert float(np.max(np.abs(audio.samples - expected))) <= 1e-5
+
+
+@pytest.mark.alone  # lab and reference timed against each other
+def test_time_is_within_noise_of_kokoro_onnx_create(engine: KokoroEngine) -> None:
+    from kokoro_onnx import Kokoro
+
+    reference = Kokoro(str(engine.describe_model()["model_file"]), str(weights.shipped_voices_path()))
+    # one untimed call each: a session's first run sizes ONNX Runtime's buffers
+    reference.create(TEXT, voice="jm_kumo")
+    engine.synthesize(TEXT, DEFAULT_VOICE, settings())
     # Interleaved runs (lab, theirs, lab, ...) so drift on a shared machine hits both sides alike.
     lab, theirs = [], []
     for _ in range(3):

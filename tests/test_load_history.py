@@ -24,6 +24,7 @@ from profiling import api
 from profiling.loadgen.null_target import FaultSettings
 from profiling.store.load import LoadStore
 from profiling.store.results import ResultsStore
+from tests.cli_in_process import run_main
 from tests.conftest import REPO_ROOT
 from tests.dashboard_server import DashboardServer
 
@@ -80,19 +81,17 @@ def test_a_slower_candidate_is_called_and_different_loads_are_not(
     assert [r.metric for r in apart.rows] == ["capacity"]
 
 
-def test_cli_lists_and_compares_load_tests(stored: tuple[ResultsStore, str, str, str]) -> None:
+def test_cli_lists_and_compares_load_tests(stored: tuple[ResultsStore, str, str, str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     store, fast, slow, _ = stored
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "profiling", "compare-load", *args, "--data-dir",
+    # The comparison through a real process (what the user types); the listing and the refusal through `main`.
+    compared = subprocess.run([sys.executable, "-m", "profiling", "compare-load", fast, slow, "--data-dir",
                                str(store.data_dir)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-
-    listed = cli("--list")
-    assert listed.returncode == 0 and fast in listed.stdout and slow in listed.stdout, listed.stderr
-    compared = cli(fast, slow)
     assert compared.returncode == 0, compared.stderr
     assert "TTFA p95" in compared.stdout and "candidate slower" in compared.stdout
-    refused = cli(fast, "load-nosuch")
+    listed = run_main("compare-load", "--list", "--data-dir", str(store.data_dir), capsys=capsys)
+    assert listed.returncode == 0 and fast in listed.stdout and slow in listed.stdout, listed.stderr
+    refused = run_main("compare-load", fast, "load-nosuch", "--data-dir", str(store.data_dir), capsys=capsys)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "no load test" in refused.stderr
 
 

@@ -22,6 +22,7 @@ from profiling.sweeps.plan import plan
 from profiling.sweeps.scheduler import reloads, schedule, unit_id
 from profiling.sweeps.spec import load_sweep_spec, spec_from_mapping
 from profiling.texts.textsets import TARGET_AUDIO_S, load_text_set, text_set_names
+from tests.cli_in_process import run_main
 from tests.conftest import REPO_ROOT
 
 TINY = {
@@ -141,10 +142,11 @@ def test_synthesis_time_axes_share_a_loaded_model_and_ratios_state_sensitivity(i
     assert len(versus) == 3 * 2 and versus["detectable"].gt(0).all()
 
 
-def test_cli_bad_sweep_file_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_cli_bad_sweep_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Through `main` in this process; `sweep` runs as a real process in the killed-sweep test below.
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nengines: [{engine: piper, grid: {length_scale: [99]}}]\n")
-    result = _cli("sweep", str(bad), "--data-dir", str(tmp_path / "d"))
+    result = run_main("sweep", str(bad), "--data-dir", str(tmp_path / "d"), capsys=capsys)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "above its maximum" in result.stderr
     assert "Traceback" not in result.stderr
