@@ -19,6 +19,8 @@ differ in design.
     python benchmarks/comparison_sensitivity.py --out docs/benchmarks/comparison-sensitivity-cpu.md
     python benchmarks/comparison_sensitivity.py --quick --out /tmp/sensitivity.md   # a minute: a smoke run
     python benchmarks/comparison_sensitivity.py --designs auto,blocks --batches 0 --out x.md  # a subset
+    python benchmarks/comparison_sensitivity.py --designs auto --planted 0 --batches 0 --sessions 100 \
+        --keep-store /tmp/aa-runs --out x.md      # one-model A/A only, its runs kept for offline analysis
 """
 
 from __future__ import annotations
@@ -175,6 +177,9 @@ def main() -> None:
                              + "; default all)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 sessions x 8 pairs, 4 batches x 3")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--keep-store", type=Path, metavar="DIR",
+                        help="store the sessions' runs in DIR (kept) rather than a temporary store: every pair and its "
+                             "ab_* annotations, for judging another estimator offline on the same runs")
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.pairs, args.planted, args.batches, args.repeats = 2, 8, 1, 4, 3
@@ -184,7 +189,7 @@ def main() -> None:
     aa_designs = {label: d for label, d in AA_DESIGNS.items() if d[0] in chosen}
     designs = {label: d for label, d in DESIGNS.items() if d[0] in chosen}
     with tempfile.TemporaryDirectory() as tmp:
-        store = ResultsStore(tmp)
+        store = ResultsStore(args.keep_store or tmp)
         separate = separate_rows(store, args.batches, args.repeats, args.planted) if args.batches >= 2 else {}
         plan = [("A/A", args.sessions, aa_designs), *((c, args.planted, designs) for c in list(CHANGES)[1:])]
         for change, count, designs in plan:

@@ -31,12 +31,13 @@ def _cuda_present() -> bool:
     return bool(torch.cuda.is_available())
 
 
-#: The slowest test files of ``make test`` (its junit profile, 2026-12-06), heaviest first. ``make test`` runs
+#: The slowest test files of ``make test`` (its junit profile, 2026-12-06 12:29), heaviest first. ``make test`` runs
 #: ``-n 2 --dist loadfile --no-loadscope-reorder``, so xdist hands files out in item order: these go first (longest
 #: processing time first), and no heavy file is left to one core at the end while the other idles.
 HEAVY_FILES = (
-    "test_notebooks.py", "test_sweep_ray.py", "test_rvc.py", "test_memory_growth.py", "test_kokoro_engine.py",
-    "test_dashboard.py", "test_lab.py", "test_ab_design.py", "test_dashboard_newcomer.py", "test_load_history.py",
+    "test_rvc.py", "test_notebooks.py", "test_kokoro_engine.py", "test_ab_design.py", "test_sweep_ray.py",
+    "test_memory_growth.py", "test_dashboard.py", "test_trace_viewer.py", "test_xtts_engine.py", "test_lab.py",
+    "test_dashboard_newcomer.py", "test_load_history.py", "test_serve_voices.py", "test_compare.py",
 )
 
 
@@ -46,7 +47,11 @@ def _heaviest_first(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=_heaviest_first)  # stable: the other files, and the tests inside every file, keep their order
+    # Files with ``alone`` tests go last: an alone test first waits for the other worker's current test to end,
+    # and early on that is a 30-s notebook or server start (15 s of one idle core per alone test, measured);
+    # at the end the other worker runs short tests. Stable sort: the tests inside every file keep their order.
+    alone_files = {item.path for item in items if _alone(item)}
+    items.sort(key=lambda item: (item.path in alone_files, _heaviest_first(item)))
     gpu_tests = [item for item in items if "gpu" in item.keywords]
     if gpu_tests and not _cuda_present():
         skip = pytest.mark.skip(reason="needs a CUDA GPU (gpu marker)")
