@@ -47,11 +47,7 @@ def _heaviest_first(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Files with ``alone`` tests go last: an alone test first waits for the other worker's current test to end,
-    # and early on that is a 30-s notebook or server start (15 s of one idle core per alone test, measured);
-    # at the end the other worker runs short tests. Stable sort: the tests inside every file keep their order.
-    alone_files = {item.path for item in items if _alone(item)}
-    items.sort(key=lambda item: (item.path in alone_files, _heaviest_first(item)))
+    items.sort(key=_heaviest_first)  # stable: the other files, and the tests inside every file, keep their order
     gpu_tests = [item for item in items if "gpu" in item.keywords]
     if gpu_tests and not _cuda_present():
         skip = pytest.mark.skip(reason="needs a CUDA GPU (gpu marker)")
