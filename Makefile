@@ -9,8 +9,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export GRADIO_ANALYTICS_ENABLED := False
-# --compile-bytecode: the .pyc files are written once at install. Where PYTHONDONTWRITEBYTECODE is set (as on the
-# shared runners) Python never writes them, so every process (each test subprocess, server, kernel) compiled
+# --compile-bytecode: the .pyc files are written once at install. Where PYTHONDONTWRITEBYTECODE is set (as on this
+# project's VM) Python never writes them, so every process (each test subprocess, server, kernel) compiled
 # torch/transformers again: `import torch, transformers.pipelines` took 12 s instead of 5.5 s on 2 cores.
 SYNC := $(UV) sync --locked --quiet --compile-bytecode
 
