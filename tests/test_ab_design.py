@@ -14,7 +14,14 @@ import pytest
 from engines.base import SynthesisSettings
 from engines.errors import InputError
 from profiling.analysis.compare import Arrangement, compare_selections, select_runs
-from profiling.analysis.paired import paired_estimate, settled, signed_rank_critical, t975, tukey_outliers
+from profiling.analysis.paired import (
+    pair_units,
+    paired_estimate,
+    settled,
+    signed_rank_critical,
+    t975,
+    tukey_outliers,
+)
 from profiling.run.ab import AbRequest, run_ab
 from profiling.run.ab_design import AFTER_SWITCH, AbDesign
 from profiling.store.results import ResultsStore
@@ -103,6 +110,11 @@ def test_load_time_ab_keeps_after_switch_runs_apart_and_reports_the_switch_penal
     assert len(a.runs[~a.runs["warmup"].astype(bool)]) == 4
     comparison = compare_selections(store, a.runs, b.runs)
     assert comparison.arrangement is Arrangement.PAIRED
+    # the same figures ab gave: couples of adjacent pairs, one interval
+    ab_rtf, compare_rtf = result.summary.estimate("rtf"), next(r for r in comparison.ratios if r.metric == "rtf")
+    assert ab_rtf is not None and ab_rtf.units == 2
+    assert (compare_rtf.ratio, compare_rtf.ci_low, compare_rtf.ci_high) == pytest.approx(
+        (ab_rtf.ratio, ab_rtf.ci_low, ab_rtf.ci_high))
     assert all(r.detectable >= 0 for r in comparison.ratios)
     assert "smallest detectable difference" in comparison.noise_line()
 
@@ -144,6 +156,27 @@ def test_cluster_interval_covers_a_spread_between_copies_that_pairs_cannot_see()
     assert paired_estimate("t", np.ones(6), np.full(6, 1.01), clusters=[0, 0, 0, 1, 1, 1]).clusters == 0  # too few
 
 
+def test_couples_of_adjacent_pairs_hold_the_level_where_the_pairs_of_a_couple_share_noise() -> None:
+    # ab runs A B | B A: the two B's of a couple run back to back, so a burst of noise outlasting one run lands in
+    # both pairs (+0.15 correlation between consecutive pairs in 100 A/A sessions here). Planted: each couple shares
+    # a burst (sd 3 %) on top of run noise (2 %). Taken as 20 independent pairs, A/A is called different too
+    # often; as 10 couples' means, at about the 5 % asked for.
+    assert pair_units([0, 1, 2, 3, 4]) == [0, 0, 1, 1, 2]
+    rng = np.random.default_rng(11)
+    units = pair_units(range(20))
+    pairs_only, couples = [], []
+    for _ in range(1000):
+        shared = np.repeat(rng.normal(0, 0.03, 10), 2)
+        a, b = np.exp(rng.normal(0, 0.02, 20)), np.exp(shared + rng.normal(0, 0.02, 20))
+        pairs_only.append(paired_estimate("t", a, b).different)
+        couples.append(paired_estimate("t", a, b, units=units).different)
+    assert np.mean(pairs_only) > 0.1 and np.mean(couples) <= 0.065, (np.mean(pairs_only), np.mean(couples))
+    e = paired_estimate("t", np.ones(5), np.full(5, 1.02) * np.exp(rng.normal(0, 0.01, 5)), units=pair_units(range(5)))
+    assert (e.n, e.units) == (5, 3) and e.ci_low <= e.ratio <= e.ci_high
+    with pytest.raises(ValueError, match="2 unit labels for 5 pairs"):
+        paired_estimate("t", np.ones(5), np.ones(5), units=[0, 1])
+
+
 @pytest.mark.alone  # a timing difference is the finding
 def test_planted_length_change_is_detected_near_the_audio_ratio(isolated_data_dir: Path) -> None:
     # length_scale 1.05 makes only ~2 % more audio with this voice (durations are whole frames; for
@@ -165,7 +198,8 @@ def test_planted_length_change_is_detected_near_the_audio_ratio(isolated_data_di
 def test_aa_is_not_called_different(isolated_data_dir: Path) -> None:
     result = run_ab(AbRequest(_piper(), _piper(), TEXT, pairs=12, name="aa"), ResultsStore(isolated_data_dir))
     main = result.summary.estimate()
-    assert main is not None and main.n == 12 and not main.different, main
+    assert main is not None and main.n == 12 and main.units == 6 and not main.different, main
+    assert not any("units of adjacent pairs" in w for w in result.warnings)  # 6 units reach 95 %
     assert result.summary.sensitivity_line(None).startswith("smallest detectable difference (synth_s, 12 pairs)")
 
 
@@ -175,6 +209,7 @@ def test_target_detectable_stops_within_its_bounds(isolated_data_dir: Path) -> N
                               max_pairs=5, name="cap"), store)
     assert capped.stop == "max_pairs" and capped.summary.pairs == 5
     assert any("too noisy" in w for w in capped.warnings)
+    assert any("5 pairs make 3 units of adjacent pairs" in w for w in capped.warnings)
     timed = run_ab(AbRequest(_piper(), _piper(length_scale=1.1), TEXT, pairs=2, target_detectable=0.0001,
                              max_pairs=200, max_seconds=0.5, name="time"), store)
     assert timed.stop == "max_seconds" and timed.summary.pairs < 200
@@ -203,6 +238,7 @@ def test_cli_states_design_sensitivity_and_switch_penalty(
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "design: blocks" in out and "smallest detectable difference (synth_s, 3 pairs)" in out
+    assert "interval over 2 couples of adjacent pairs" in out and "warning: 3 pairs make 2 units" in out
     assert "model switch penalty" in out and "machine during the runs" in out and "outlier pairs" in out
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from profiling.analysis.paired import MIN_CLUSTERS, PairedEstimate, paired_estimate
+from profiling.analysis.paired import MIN_CLUSTERS, MIN_SIGNED_RANK, PairedEstimate, pair_units, paired_estimate
 from profiling.core.records import RunRecord, RunStatus
 
 #: Timing metrics first; audio_s is there to read a timing ratio against (a longer output takes longer).
@@ -27,9 +27,23 @@ def measured(records: Sequence[RunRecord]) -> list[RunRecord]:
     return [r for r in records if not r.warmup and r.status is RunStatus.OK]
 
 
-def paired_runs(records: Sequence[RunRecord], metric: str) -> tuple[list[float], list[float], list[int]]:
-    """A's and B's values of the pairs both sides finished (runs with ``ab_pair`` >= 0), in pair order, and
-    each pair's epoch."""
+@dataclass(frozen=True)
+class Pairs:
+    """The pairs both sides finished, in pair order: A's and B's values, each pair's epoch and index."""
+
+    baseline: list[float]
+    candidate: list[float]
+    epochs: list[int]
+    indices: list[int]
+
+    def estimate(self, metric: str) -> PairedEstimate:
+        """B/A over couples of adjacent pairs (``pair_units``), covering the spread between epochs."""
+        return paired_estimate(metric, self.baseline, self.candidate, clusters=self.epochs,
+                               units=pair_units(self.indices))
+
+
+def paired_runs(records: Sequence[RunRecord], metric: str) -> Pairs:
+    """The pairs of runs with ``ab_pair`` >= 0 that both sides finished."""
     sides: dict[str, dict[int, float]] = {"A": {}, "B": {}}
     epochs: dict[int, int] = {}
     for r in measured(records):
@@ -38,7 +52,8 @@ def paired_runs(records: Sequence[RunRecord], metric: str) -> tuple[list[float],
             sides[str(r.annotations["ab_side"])][pair] = float(getattr(r, metric))
             epochs[pair] = int(r.annotations.get("ab_epoch", 0))
     common = sorted(set(sides["A"]) & set(sides["B"]))
-    return [sides["A"][i] for i in common], [sides["B"][i] for i in common], [epochs[i] for i in common]
+    return Pairs([sides["A"][i] for i in common], [sides["B"][i] for i in common], [epochs[i] for i in common],
+                 common)
 
 
 @dataclass(frozen=True)
@@ -115,9 +130,9 @@ def summarize(records: Sequence[RunRecord], metrics: Sequence[str] = AB_METRICS,
               primary: str = PRIMARY_METRIC) -> AbSummary:
     estimates = []
     for metric in metrics:
-        a, b, epochs = paired_runs(records, metric)
-        if a and all(v > 0 for v in a + b):
-            estimates.append(paired_estimate(metric, a, b, clusters=epochs))
+        pairs = paired_runs(records, metric)
+        if pairs.baseline and all(v > 0 for v in pairs.baseline + pairs.candidate):
+            estimates.append(pairs.estimate(metric))
     two = any(r.annotations.get("ab_design") in ("blocks", "alternate") for r in records)
     return AbSummary(tuple(estimates), switch_penalties(records, primary), signal_medians(records), primary, two)
 
@@ -134,6 +149,9 @@ def noise_warnings(summary: AbSummary, target: float | None, cores: int | None,
     if main is not None and summary.two_models and not main.clusters:
         lines.append(f"one loaded copy of each model for fewer than {MIN_CLUSTERS} epochs: two copies of the same "
                      "model can differ by a per cent or two, and that is inside this ratio (reload more often)")
+    if main is not None and main.units and main.units < MIN_SIGNED_RANK:
+        lines.append(f"{main.n} pairs make {main.units} units of adjacent pairs, fewer than {MIN_SIGNED_RANK}: the "
+                     f"interval spans them all and covers less than 95 % (run at least {2 * MIN_SIGNED_RANK} pairs)")
     if main is not None and main.outliers.severe:
         lines.append(f"{len(main.outliers.severe)} pair(s) far off the rest (severe outliers, kept: the estimate "
                      f"is robust to them)")

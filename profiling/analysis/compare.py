@@ -29,7 +29,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-from profiling.analysis.paired import paired_estimate
+from profiling.analysis.paired import pair_units, paired_estimate
 from profiling.core.stats import Summary
 from profiling.store.noise import NoiseFloor, latest_noise_floor, machine_key
 from profiling.store.results import ResultsStore
@@ -166,10 +166,11 @@ def ratio(
                  arrangement, between_sigma, refused)
 
 
-def paired_ratio(metric: str, baseline: Sequence[float], candidate: Sequence[float]) -> Ratio:
-    """B/A from pairs: the Hodges-Lehmann centre of the per-pair log ratios with the signed-rank 95 %
-    interval (``profiling.analysis.paired``; the same figures ``ab`` reports)."""
-    e = paired_estimate(metric, baseline, candidate)
+def paired_ratio(metric: str, baseline: Sequence[float], candidate: Sequence[float],
+                 units: Sequence[int] | None = None) -> Ratio:
+    """B/A from pairs: the Hodges-Lehmann centre of the per-pair (or per-unit: couples of adjacent pairs) log
+    ratios with the signed-rank 95 % interval (``profiling.analysis.paired``; what ``ab`` reports)."""
+    e = paired_estimate(metric, baseline, candidate, units=units)
     return Ratio(metric, e.baseline_median, e.candidate_median, e.ratio, e.ci_low, e.ci_high, e.n, e.n,
                  Arrangement.PAIRED)
 
@@ -233,13 +234,18 @@ def arrangement(baseline_runs: pd.DataFrame, candidate_runs: pd.DataFrame) -> Ar
     return Arrangement.INTERLEAVED if switches >= MIN_ALTERNATIONS else Arrangement.SEPARATE
 
 
-def _paired_values(runs_a: pd.DataFrame, runs_b: pd.DataFrame, metric: str) -> tuple[list[float], list[float]]:
-    """Values of pairs present (and finished) on both sides, matched on (batch, pair index)."""
+def _paired_values(runs_a: pd.DataFrame, runs_b: pd.DataFrame,
+                   metric: str) -> tuple[list[float], list[float], list[int]]:
+    """Values of pairs present (and finished) on both sides, matched on (batch, pair index), and each pair's unit
+    (a couple of adjacent pairs of one session, ``pair_units``)."""
     a = measured_runs(runs_a).set_index(["batch_id", "repeat_index"])[metric]
     b = measured_runs(runs_b).set_index(["batch_id", "repeat_index"])[metric]
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").apply(pd.to_numeric, errors="coerce")
-    both = both.dropna()
-    return [float(v) for v in both["a"]], [float(v) for v in both["b"]]
+    both = both.dropna().sort_index()
+    keys = [(batch, unit) for batch, unit in zip(both.index.get_level_values(0),
+                                                 pair_units(both.index.get_level_values(1)), strict=True)]
+    numbered = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return [float(v) for v in both["a"]], [float(v) for v in both["b"]], [numbered[k] for k in keys]
 
 
 def compare_runs(
@@ -256,9 +262,9 @@ def compare_runs(
     results = []
     for metric in metrics:
         if how is Arrangement.PAIRED:
-            a, b = _paired_values(baseline_runs, candidate_runs, metric)
+            a, b, units = _paired_values(baseline_runs, candidate_runs, metric)
             if a:
-                results.append(paired_ratio(metric, a, b))
+                results.append(paired_ratio(metric, a, b, units))
             continue
         a, b = metric_values(baseline_runs, metric), metric_values(candidate_runs, metric)
         if a and b:

@@ -6,6 +6,14 @@ free, no resampling noise, and robust to a few wild pairs (a run that met a nois
 smallest detectable difference is the interval's half-width; the pairs needed for a target come from
 the per-pair spread (the half-width shrinks as 1/sqrt(n)).
 
+Adjacent pairs are taken as one unit. ``ab`` runs its pairs A B | B A | A B ..., so the two B's of a
+couple of pairs (and the next two A's) run back to back and share any burst of noise longer than a
+run: over 100 A/A sessions here (2026-12-06) consecutive pairs correlated (+0.15 at lag 1), and an
+interval that took the pairs as independent was 1.16x too narrow (the sessions' centres spread with SD
+1.20 % against the 1.04 % it implied; 5-8 % of A/A sessions called different). The mean of an AB + BA
+couple cancels that and a linear drift, and couples barely correlate (-0.06): so with ``units`` the
+interval is the signed-rank interval of the units' means (calibrated: 1.25 % against 1.30 % implied).
+
 Pairs may come in clusters that share something a pair cannot average away: in the blocks design of
 ``ab``, each epoch's pairs run on one loaded copy of each model, and two copies of one model can differ
 by a per cent or two. With at least ``MIN_CLUSTERS`` clusters the interval is widened to also cover the
@@ -34,6 +42,10 @@ _EXACT_MAX_N = 300
 #: Efficiency of Hodges-Lehmann vs the mean under normal noise: its SE is sqrt(pi/3) x sigma/sqrt(n).
 _HL_SE_FACTOR = math.sqrt(math.pi / 3)
 NO_DIFFERENCE = "no measurable difference"
+#: Consecutive pairs (by pair index) averaged into one unit: an AB + BA couple.
+PAIRS_PER_UNIT = 2
+#: Fewest values whose signed-rank interval reaches 95 % (below it the interval spans them all and covers less).
+MIN_SIGNED_RANK = 6
 #: Fewest clusters whose medians say anything about the spread between them.
 MIN_CLUSTERS = 3
 #: Two-sided 97.5 % Student-t quantiles for 1..30 degrees of freedom.
@@ -47,6 +59,17 @@ def t975(df: int) -> float:
     if df < 1:
         raise ValueError("t needs at least one degree of freedom")
     return _T975[df - 1] if df <= len(_T975) else _Z + (_T975[-1] - _Z) * len(_T975) / df
+
+
+def pair_units(pairs: Sequence[int]) -> list[int]:
+    """The unit of each pair index: consecutive pairs two by two (0 and 1, 2 and 3, ...)."""
+    return [int(p) // PAIRS_PER_UNIT for p in pairs]
+
+
+def unit_means(d: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """The mean of ``d`` per unit label, in order of first appearance."""
+    labels = list(dict.fromkeys(units.tolist()))
+    return np.array([d[units == label].mean() for label in labels])
 
 
 def cluster_interval(d: Sequence[float], clusters: Sequence[int]) -> tuple[float, float, int]:
@@ -145,6 +168,8 @@ class PairedEstimate:
     outliers: Outliers = Outliers()
     #: Clusters (loaded copies, ``ab``'s epochs) the interval also covers the spread of; 0: pairs only.
     clusters: int = 0
+    #: Units (couples of adjacent pairs) the interval was taken over; 0: over the pairs themselves.
+    units: int = 0
 
     @property
     def detectable(self) -> float:
@@ -169,23 +194,27 @@ class PairedEstimate:
     def pairs_needed(self, target: float) -> int | None:
         """Pairs for the interval's half-width to reach ``target`` (e.g. 0.03) at this noise.
 
-        From the per-pair spread; with clusters, from this interval (the half-width shrinks as 1/sqrt(n)
-        while the pairs per cluster stay the same). About 50 % power against a true difference of exactly
-        ``target``; 80 % power needs ~2x as many.
+        From the per-pair spread; with clusters or units, from this interval (the half-width shrinks as
+        1/sqrt(n) while the pairs per cluster or unit stay the same). About 50 % power against a true
+        difference of exactly ``target``; 80 % power needs ~2x as many.
         """
         if target <= 0 or not math.isfinite(self.spread):
             return None
         if self.spread == 0:
             return 6  # noiseless (audio length of a deterministic engine): the signed-rank minimum
         from_spread = (_Z * _HL_SE_FACTOR * self.spread / pct_to_log(target)) ** 2
-        if self.clusters and math.isfinite(self.detectable):
+        if (self.clusters or self.units) and math.isfinite(self.detectable):
             from_spread = max(from_spread, self.n * (math.log1p(self.detectable) / pct_to_log(target)) ** 2)
         return max(6, math.ceil(from_spread))
 
 
 def paired_estimate(metric: str, baseline: Sequence[float], candidate: Sequence[float],
-                    confidence: float = CONFIDENCE, clusters: Sequence[int] | None = None) -> PairedEstimate:
+                    confidence: float = CONFIDENCE, clusters: Sequence[int] | None = None,
+                    units: Sequence[int] | None = None) -> PairedEstimate:
     """The estimate from baseline_i / candidate_i taken as pairs (same length, positive values).
+
+    ``units``: a label per pair (``pair_units``); pairs sharing one are averaged first, and the centre and
+    interval come from the units' means (outliers and spread stay per pair).
 
     ``clusters``: a label per pair (``ab``'s epoch); from ``MIN_CLUSTERS`` distinct labels on, the interval
     also covers the t interval of the cluster medians (95 % only).
@@ -198,18 +227,26 @@ def paired_estimate(metric: str, baseline: Sequence[float], candidate: Sequence[
         raise ValueError(f"{metric}: no positive pair")
     a, b = a[keep], b[keep]
     d = np.log(b) - np.log(a)
-    centre, low, high = hodges_lehmann(d, confidence)
-    if d.size < 2:  # one pair says nothing about the noise: an unbounded interval, not a zero-width one
+    values = d
+    if units is not None:
+        values = unit_means(d, _labels(metric, "unit", units, keep))
+    centre, low, high = hodges_lehmann(values, confidence)
+    if values.size < 2:  # one pair (unit) says nothing about the noise: an unbounded interval, not a zero-width one
         low, high = -math.inf, math.inf
     used = 0
     if clusters is not None:
-        if len(clusters) != keep.size:
-            raise ValueError(f"{metric}: {len(clusters)} cluster labels for {keep.size} pairs")
-        c_low, c_high, found = cluster_interval(d, np.asarray(clusters)[keep])
+        c_low, c_high, found = cluster_interval(d, _labels(metric, "cluster", clusters, keep))
         if found >= MIN_CLUSTERS:
             low, high, used = min(low, c_low), max(high, c_high), found
     return PairedEstimate(metric, int(d.size), float(np.median(a)), float(np.median(b)), math.exp(centre),
-                          math.exp(low), math.exp(high), robust_sd(d), tukey_outliers(d), used)
+                          math.exp(low), math.exp(high), robust_sd(d), tukey_outliers(d), used,
+                          int(values.size) if units is not None else 0)
+
+
+def _labels(metric: str, what: str, labels: Sequence[int], keep: np.ndarray) -> np.ndarray:
+    if len(labels) != keep.size:
+        raise ValueError(f"{metric}: {len(labels)} {what} labels for {keep.size} pairs")
+    return np.asarray(labels)[keep]
 
 
 def settled(values: Sequence[float], window: int, tolerance: float) -> bool:

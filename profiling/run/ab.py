@@ -27,7 +27,7 @@ from engines.base import DEFAULT_MAX_TEXT_CHARS, Engine, SynthesisSettings, Voic
 from engines.errors import InputError
 from engines.registry import engine_class
 from profiling.analysis.ab_summary import AB_METRICS, PRIMARY_METRIC, AbSummary, noise_warnings, paired_runs, summarize
-from profiling.analysis.paired import PairedEstimate, paired_estimate, settled
+from profiling.analysis.paired import PairedEstimate, settled
 from profiling.core import signals
 from profiling.core.records import RunMode, RunRecord, RunStatus
 from profiling.run.ab_design import AFTER_SWITCH, DEFAULT_RELOAD_EVERY, AbDesign, Slot, slots
@@ -239,8 +239,8 @@ class _Session:
             self.progress(len(self.records), self.planned(pairs_done), self.records[-1])
 
     def primary(self) -> PairedEstimate | None:
-        a, b, epochs = paired_runs(self.records, self.request.metric)
-        return paired_estimate(self.request.metric, a, b, clusters=epochs) if a else None
+        pairs = paired_runs(self.records, self.request.metric)
+        return pairs.estimate(self.request.metric) if pairs.baseline else None
 
     def stop_reason(self, pairs_done: int, started: float) -> str:
         request = self.request

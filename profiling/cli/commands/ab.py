@@ -148,6 +148,9 @@ def report(request: AbRequest, result: AbResult) -> None:
     print(format_table(("metric", "A median", "B median", "B/A (pairs)", "95% CI", "detectable", "outlier pairs",
                         "verdict"), rows, right=(1, 2, 3, 4, 5)))
     main = result.summary.estimate()
+    if main is not None and main.units:
+        print(f"interval over {main.units} couples of adjacent pairs (A B | B A: a side's two runs back to back "
+              "share the machine's noise, which the couple's mean cancels)")
     if main is not None and main.clusters:
         print(f"interval also covers the spread between {main.clusters} epochs of freshly loaded models")
     print(result.summary.sensitivity_line(result.target_detectable) + f" [stopped: {result.stop}, "
