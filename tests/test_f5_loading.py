@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,6 @@ from profiling.core.records import RunMode, RunStatus  # noqa: E402
 from profiling.run.runner import BenchRequest, EnginePool, run_bench  # noqa: E402
 from profiling.store.results import ResultsStore  # noqa: E402
 from tests.cli_in_process import run_main  # noqa: E402
-from tests.conftest import REPO_ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -129,19 +126,14 @@ def test_run_bench_records_stages_series_and_stream_chunks(tmp_path: Path) -> No
     assert len(store.runs_dataframe()) == 4
 
 
-def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "profiling", "bench", "--engine", "f5", *args, "--data-dir", str(data_dir)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )
-
-
 def test_cli_bench_runs_and_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ok = cli("--knob", "weights=random-tiny", "--knob", "nfe_step=2", "--knob", "torch_threads=1", "--text", TEXT,
-             "--repeats", "1", "--warmup", "0", "--no-progress", data_dir=tmp_path)
+    # `main` in this process: a second interpreter would import torch and f5 again. A fresh interpreter loads F5 in
+    # tests/test_serve_voices.py (`profiling serve --engine f5`), and `bench` runs as a real process in test_cli.py.
+    ok = run_main("bench", "--engine", "f5", "--knob", "weights=random-tiny", "--knob", "nfe_step=2", "--knob",
+                  "torch_threads=1", "--text", TEXT, "--repeats", "1", "--warmup", "0", "--no-progress", "--data-dir",
+                  str(tmp_path), capsys=capsys)
     assert ok.returncode == 0, ok.stderr
     assert "RANDOM WEIGHTS" in ok.stdout and "ode_solve" in ok.stdout and "vocoder_decode" in ok.stdout
-    # The refusal takes the same main() in this process: a second interpreter would import torch and f5 again.
     refused = run_main("bench", "--engine", "f5", "--knob", "weights=random-tiny", "--knob", "vocoder_precision=fp16",
                        "--text", TEXT, "--repeats", "1", "--warmup", "0", "--no-progress", "--data-dir", str(tmp_path),
                        capsys=capsys)

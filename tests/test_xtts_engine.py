@@ -6,7 +6,6 @@ full size; each synthesis generates a handful of GPT tokens.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -285,18 +284,15 @@ def test_run_bench_and_cli(reference_wav: Path, tmp_path: Path, capsys: pytest.C
     stages = store.stages_dataframe()
     assert {"gpt_prefill", "gpt_decode", "hifigan_decode"} <= set(stages["stage"])
 
-    env = {**os.environ, "TTSPERF_DATA_DIR": str(tmp_path / "cli")}
-    cli = subprocess.run(
-        [sys.executable, "-m", "profiling", "bench", "--engine", "xtts", "--knob", "weights=random-tiny",
-         "--knob", "max_audio_tokens=4", "--knob", "warmup=0", "--reference-audio", str(reference_wav),
-         "--repeats", "1", "--warmup", "0", "--no-progress", "--text", TEXT],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
-    )
+    # `main` in this process: a second interpreter would import torch and coqui again. A fresh interpreter loads
+    # XTTS in tests/test_serve_voices.py (`profiling serve --engine xtts`); `bench` as a process: test_cli.py.
+    cli = run_main("bench", "--engine", "xtts", "--knob", "weights=random-tiny", "--knob", "max_audio_tokens=4",
+                   "--knob", "warmup=0", "--reference-audio", str(reference_wav), "--repeats", "1", "--warmup", "0",
+                   "--no-progress", "--text", TEXT, "--data-dir", str(tmp_path / "cli"), capsys=capsys)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert "RANDOM WEIGHTS" in cli.stdout
     assert "gpt_decode" in cli.stdout and "hifigan_decode" in cli.stdout
 
-    # The refusal takes the same main() in this process: a second interpreter would import torch and coqui again.
     bad = run_main("bench", "--engine", "xtts", "--knob", "weights=random-huge", "--data-dir", str(tmp_path / "cli"),
                    capsys=capsys)
     assert bad.returncode == 2
