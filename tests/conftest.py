@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Iterator
@@ -44,6 +45,19 @@ HEAVY_FILES = (
 def _heaviest_first(item: pytest.Item) -> int:
     name = item.path.name
     return HEAVY_FILES.index(name) if name in HEAVY_FILES else len(HEAVY_FILES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No cyclic garbage collection while this process collects: importing every test module (torch, gradio,
+    transformers, jsonschema's grammars ...) makes the collector walk an ever larger heap. Collecting the suite
+    took 17-18 s with it and 11-12 s without (2026-12-06). An xdist controller collects nothing: it keeps it."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()  # what collection imported lives for the session: later collections need not walk it
+    gc.enable()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
