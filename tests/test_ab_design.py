@@ -6,6 +6,7 @@ Real Piper (deterministic, short text), a real store per test; timings are only 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -138,18 +139,27 @@ def test_two_models_are_reloaded_per_epoch_and_the_interval_spans_the_epochs(iso
     assert not any("one loaded copy of each model" in w for w in result.warnings)
 
 
+def _aa_false_calls(rng: np.random.Generator, sessions: int, groups: int, size: int, shared_sd: float,
+                    **grouping: Sequence[int]) -> tuple[float, float]:
+    """A/A sessions of ``groups`` x ``size`` pairs: 2 % run noise on each side, plus a part shared by each group's
+    pairs (sd ``shared_sd``, on B). The false-call rates of the interval over the pairs alone and with ``grouping``."""
+    alone, grouped = [], []
+    n = groups * size
+    for _ in range(sessions):
+        shared = np.repeat(rng.normal(0, shared_sd, groups), size)
+        a, b = np.exp(rng.normal(0, 0.02, n)), np.exp(shared + rng.normal(0, 0.02, n))
+        alone.append(paired_estimate("t", a, b).different)
+        grouped.append(paired_estimate("t", a, b, **grouping).different)
+    return float(np.mean(alone)), float(np.mean(grouped))
+
+
 def test_cluster_interval_covers_a_spread_between_copies_that_pairs_cannot_see() -> None:
     # Two loaded copies of one model differ by a fixed amount per epoch (sd 2 %) on top of pair noise (2 %):
     # the pairs-only interval calls A/A different far more often than 5 %; widened by the epochs, it does not.
     rng = np.random.default_rng(7)
     epochs = np.repeat(np.arange(7), 3)
-    pairs_only, clustered = [], []
-    for _ in range(300):
-        copy = np.repeat(rng.normal(0, 0.02, 7), 3)
-        a, b = np.exp(rng.normal(0, 0.02, 21)), np.exp(copy + rng.normal(0, 0.02, 21))
-        pairs_only.append(paired_estimate("t", a, b).different)
-        clustered.append(paired_estimate("t", a, b, clusters=epochs).different)
-    assert np.mean(pairs_only) > 0.1 and np.mean(clustered) <= 0.07, (np.mean(pairs_only), np.mean(clustered))
+    pairs_only, clustered = _aa_false_calls(rng, 300, groups=7, size=3, shared_sd=0.02, clusters=epochs)
+    assert pairs_only > 0.1 and clustered <= 0.07, (pairs_only, clustered)
     assert t975(4) == pytest.approx(2.776) and t975(1000) == pytest.approx(1.96, abs=0.01)
     e = paired_estimate("t", np.ones(6), np.full(6, 1.01) * np.exp(rng.normal(0, 0.01, 6)), clusters=[0, 0, 1, 1, 2, 2])
     assert e.clusters == 3 and e.ci_low <= e.ratio <= e.ci_high
@@ -164,13 +174,8 @@ def test_couples_of_adjacent_pairs_hold_the_level_where_the_pairs_of_a_couple_sh
     assert pair_units([0, 1, 2, 3, 4]) == [0, 0, 1, 1, 2]
     rng = np.random.default_rng(11)
     units = pair_units(range(20))
-    pairs_only, couples = [], []
-    for _ in range(1000):
-        shared = np.repeat(rng.normal(0, 0.03, 10), 2)
-        a, b = np.exp(rng.normal(0, 0.02, 20)), np.exp(shared + rng.normal(0, 0.02, 20))
-        pairs_only.append(paired_estimate("t", a, b).different)
-        couples.append(paired_estimate("t", a, b, units=units).different)
-    assert np.mean(pairs_only) > 0.1 and np.mean(couples) <= 0.065, (np.mean(pairs_only), np.mean(couples))
+    pairs_only, couples = _aa_false_calls(rng, 1000, groups=10, size=2, shared_sd=0.03, units=units)
+    assert pairs_only > 0.1 and couples <= 0.065, (pairs_only, couples)
     e = paired_estimate("t", np.ones(5), np.full(5, 1.02) * np.exp(rng.normal(0, 0.01, 5)), units=pair_units(range(5)))
     assert (e.n, e.units) == (5, 3) and e.ci_low <= e.ratio <= e.ci_high
     with pytest.raises(ValueError, match="2 unit labels for 5 pairs"):
@@ -199,7 +204,7 @@ def test_aa_is_not_called_different(isolated_data_dir: Path) -> None:
     result = run_ab(AbRequest(_piper(), _piper(), TEXT, pairs=12, name="aa"), ResultsStore(isolated_data_dir))
     main = result.summary.estimate()
     assert main is not None and main.n == 12 and main.units == 6 and not main.different, main
-    assert not any("units of adjacent pairs" in w for w in result.warnings)  # 6 units reach 95 %
+    assert not any("couples of adjacent pairs" in w for w in result.warnings)  # 6 units reach 95 %
     assert result.summary.sensitivity_line(None).startswith("smallest detectable difference (synth_s, 12 pairs)")
 
 
@@ -209,7 +214,7 @@ def test_target_detectable_stops_within_its_bounds(isolated_data_dir: Path) -> N
                               max_pairs=5, name="cap"), store)
     assert capped.stop == "max_pairs" and capped.summary.pairs == 5
     assert any("too noisy" in w for w in capped.warnings)
-    assert any("5 pairs make 3 units of adjacent pairs" in w for w in capped.warnings)
+    assert any("5 pairs make 3 couples of adjacent pairs" in w for w in capped.warnings)
     timed = run_ab(AbRequest(_piper(), _piper(length_scale=1.1), TEXT, pairs=2, target_detectable=0.0001,
                              max_pairs=200, max_seconds=0.5, name="time"), store)
     assert timed.stop == "max_seconds" and timed.summary.pairs < 200
@@ -238,7 +243,7 @@ def test_cli_states_design_sensitivity_and_switch_penalty(
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "design: blocks" in out and "smallest detectable difference (synth_s, 3 pairs)" in out
-    assert "interval over 2 couples of adjacent pairs" in out and "warning: 3 pairs make 2 units" in out
+    assert "interval over 2 couples of adjacent pairs" in out and "warning: 3 pairs make 2 couples" in out
     assert "model switch penalty" in out and "machine during the runs" in out and "outlier pairs" in out
 
 

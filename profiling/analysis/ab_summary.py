@@ -150,7 +150,7 @@ def noise_warnings(summary: AbSummary, target: float | None, cores: int | None,
         lines.append(f"one loaded copy of each model for fewer than {MIN_CLUSTERS} epochs: two copies of the same "
                      "model can differ by a per cent or two, and that is inside this ratio (reload more often)")
     if main is not None and main.units and main.units < MIN_SIGNED_RANK:
-        lines.append(f"{main.n} pairs make {main.units} units of adjacent pairs, fewer than {MIN_SIGNED_RANK}: the "
+        lines.append(f"{main.n} pairs make {main.units} couples of adjacent pairs, fewer than {MIN_SIGNED_RANK}: the "
                      f"interval spans them all and covers less than 95 % (run at least {2 * MIN_SIGNED_RANK} pairs)")
     if main is not None and main.outliers.severe:
         lines.append(f"{len(main.outliers.severe)} pair(s) far off the rest (severe outliers, kept: the estimate "

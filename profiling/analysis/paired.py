@@ -12,7 +12,8 @@ run: over 100 A/A sessions here (2026-12-06) consecutive pairs correlated (+0.15
 interval that took the pairs as independent was 1.16x too narrow (the sessions' centres spread with SD
 1.20 % against the 1.04 % it implied; 5-8 % of A/A sessions called different). The mean of an AB + BA
 couple cancels that and a linear drift, and couples barely correlate (-0.06): so with ``units`` the
-interval is the signed-rank interval of the units' means (calibrated: 1.25 % against 1.30 % implied).
+interval is the signed-rank interval of the units' means. On 100 fresh A/A sessions it called 4
+different, centres' SD 1.25 % against 1.26 % implied (docs/benchmarks/comparison-sensitivity-cpu.md).
 
 Pairs may come in clusters that share something a pair cannot average away: in the blocks design of
 ``ab``, each epoch's pairs run on one loaded copy of each model, and two copies of one model can differ
